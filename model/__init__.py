@@ -1,0 +1,1 @@
+"""The CVAE and its digit classifier: pure PyTorch, no HTTP, no training loop."""

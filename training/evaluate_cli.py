@@ -1,0 +1,90 @@
+"""`cvae-evaluate CHECKPOINT`: every metric as JSON, written into config.json, plus the figures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from model.checkpoint import CONFIG_FILE, atomic_write_json, load_checkpoint, read_config
+from model.device import resolve_device
+from training.arguments import add_data_arguments, add_run_arguments, run_cli
+from training.data import load_split, to_tensors
+from training.evaluate import evaluate_cvae
+from training.figures import save_loss_curves, save_sample_grid
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cvae-evaluate",
+        description="Evaluate a CVAE checkpoint on the test split: -ELBO, IWAE bound, label inference, "
+        "conditional sample accuracy and diversity. Prints JSON, stores it in the checkpoint's "
+        "config.json and writes samples.png and loss_curves.png beside it.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("checkpoint", help="CVAE checkpoint directory")
+    parser.add_argument(
+        "--classifier",
+        default="checkpoints/digit-classifier",
+        help="digit-classifier checkpoint that judges generated samples",
+    )
+    add_data_arguments(parser)
+    parser.add_argument("--elbo-samples", type=int, default=10, help="z samples per image for the -ELBO")
+    parser.add_argument(
+        "--iwae-k", type=int, default=500, help="importance samples per image for the IWAE bound"
+    )
+    parser.add_argument(
+        "--label-samples", type=int, default=10, help="z samples per image and label for label inference"
+    )
+    parser.add_argument(
+        "--samples-per-class",
+        type=int,
+        default=100,
+        help="generated images per digit for sample accuracy and diversity",
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="print only; leave config.json and figures alone"
+    )
+    add_run_arguments(parser, seed=0, device="auto")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    def run(args: argparse.Namespace) -> None:
+        device = resolve_device(args.device)
+        cvae = load_checkpoint(args.checkpoint, "cvae", device)
+        classifier = load_checkpoint(args.classifier, "classifier", device)
+        split = load_split(args.data, args.data_dir, args.npm_tarball)
+        x, y = (t.to(device) for t in to_tensors(split.test_images, split.test_labels))
+        metrics = evaluate_cvae(
+            cvae.model,
+            classifier.model,
+            x,
+            y,
+            elbo_samples=args.elbo_samples,
+            iwae_k=args.iwae_k,
+            label_samples=args.label_samples,
+            samples_per_class=args.samples_per_class,
+            seed=args.seed,
+        )
+        metrics["data"] = split.name
+        metrics["classifier"] = {"path": args.classifier, **classifier.config.get("metrics", {})}
+        print(json.dumps(metrics, indent=2))
+        if args.no_write:
+            return
+        directory = Path(args.checkpoint)
+        config = read_config(directory)
+        config["metrics"] = metrics
+        atomic_write_json(directory / CONFIG_FILE, config)
+        save_sample_grid(cvae.model, directory / "samples.png", seed=args.seed)
+        history = config.get("training", {}).get("history")
+        if history:
+            save_loss_curves(
+                history, directory / "loss_curves.png", f"{directory.name} ({cvae.model.cfg.arch})"
+            )
+
+    run_cli(build_parser(), run, argv)
+
+
+if __name__ == "__main__":
+    main()
