@@ -32,7 +32,7 @@ def _fetch(url: str, dest: Path, timeout: float) -> str:
     digest = hashlib.sha256()
     with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as out:
         total = int(response.headers.get("Content-Length") or 0) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, leave=False) as bar:
+        with tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1], leave=False) as bar:
             for block in iter(lambda: response.read(1 << 16), b""):
                 out.write(block)
                 digest.update(block)

@@ -1,0 +1,49 @@
+# Every target that needs Python first makes .venv (once, or again when the project files change).
+VENV := .venv
+BIN := $(VENV)/bin
+PIP_INSTALL := $(BIN)/pip install --quiet --constraint constraints.txt
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint format train-classifier train evaluate baseline reproduce bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(PIP_INSTALL) --upgrade pip
+	$(PIP_INSTALL) --editable '.[train,dev]'
+	touch $@
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/pytest
+
+# The shipped models, trained from scratch on the offline data (see README, "Reproduce").
+train-classifier: install
+	$(BIN)/cvae-train-classifier --out checkpoints/digit-classifier
+
+train: install
+	$(BIN)/cvae-train --out checkpoints/cvae-mnist
+
+evaluate: install
+	$(BIN)/cvae-evaluate checkpoints/cvae-mnist
+
+baseline: install
+	$(BIN)/cvae-train --arch mlp --hidden-dim 400 --latent-dim 20 --epochs 100 --batch-size 128 --lr 1e-3 \
+		--schedule constant --kl-warmup 0 --out checkpoints/mlp-baseline
+	$(BIN)/cvae-evaluate checkpoints/mlp-baseline
+
+reproduce: train-classifier train evaluate
+
+bench: install
+	$(BIN)/python -m benchmarks.training_loop
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

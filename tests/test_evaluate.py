@@ -1,0 +1,84 @@
+"""Evaluation on a tiny trained model: every metric present and sane, figures and config.json written."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from model.bounds import elbo, elbo_by_label, iwae_bound
+from model.checkpoint import load_checkpoint, save_checkpoint
+from model.classifier import DigitClassifier
+from model.config import ClassifierConfig, CVAEConfig
+from training import evaluate_cli
+from training.evaluate import mean_pairwise_distance
+from training.idx import write_idx
+from training.train import TrainConfig, train
+
+
+def test_iwae_is_tighter_than_the_elbo(cvae) -> None:
+    x, y = torch.rand(6, 1, 28, 28), torch.tensor([0, 1, 2, 3, 4, 5])
+    g = torch.Generator().manual_seed(0)
+    lower = elbo(cvae, x, y, samples=200, generator=g)
+    tighter = iwae_bound(cvae, x, y, k=200, chunk=64, generator=g)
+    assert (tighter >= lower - 0.5).all() and tighter.mean() > lower.mean()
+    # With k = 1 the bound is a single-sample ELBO estimate: its mean over many draws is the ELBO.
+    many = x[:1].expand(2000, -1, -1, -1)
+    one = iwae_bound(cvae, many, y[:1].expand(2000), k=1, generator=g).mean()
+    assert abs(one - elbo(cvae, x[:1], y[:1], 2000, g)[0]) < 0.5
+
+
+def test_elbo_by_label_is_the_elbo_under_each_label(cvae) -> None:
+    x = torch.rand(3, 1, 28, 28)
+    g = torch.Generator().manual_seed(0)
+    table = elbo_by_label(cvae, x, samples=300, generator=g)
+    assert table.shape == (3, 10)
+    for label in (0, 4, 9):
+        direct = elbo(cvae, x, torch.full((3,), label), samples=300, generator=g)
+        torch.testing.assert_close(table[:, label], direct, atol=0.5, rtol=0)
+
+
+def test_mean_pairwise_distance() -> None:
+    images = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 0.0]])
+    assert math.isclose(mean_pairwise_distance(images), (5 + 5 + 0) * 2 / 6)
+
+
+@pytest.fixture
+def trained(tmp_path, tiny_split):
+    train(CVAEConfig(arch="mlp", latent_dim=4, hidden_dim=32), TrainConfig(epochs=2, batch_size=32, device="cpu"),
+          tiny_split, tmp_path / "cvae")
+    save_checkpoint(tmp_path / "clf", DigitClassifier(ClassifierConfig(channels=4, hidden_dim=8)).eval(),
+                    {"metrics": {"test_accuracy": 0.5}})
+    data = tmp_path / "idx"
+    data.mkdir()
+    for prefix, images, labels in (("train", tiny_split.train_images, tiny_split.train_labels),
+                                   ("t10k", tiny_split.test_images, tiny_split.test_labels)):
+        write_idx(data / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(data / f"{prefix}-labels-idx1-ubyte", labels)
+    return tmp_path
+
+
+def test_evaluate_cli_prints_and_stores_every_metric(trained, capsys) -> None:
+    evaluate_cli.main([str(trained / "cvae"), "--classifier", str(trained / "clf"), "--data", "idx",
+                       "--data-dir", str(trained / "idx"), "--iwae-k", "20", "--samples-per-class", "5",
+                       "--device", "cpu"])
+    printed = json.loads(capsys.readouterr().out)
+    stored = load_checkpoint(trained / "cvae", "cvae").config["metrics"]  # the hash still matches
+    assert printed == stored
+    for key in ("test_neg_elbo", "test_iwae_nll", "label_inference_accuracy", "conditional_sample_accuracy",
+                "diversity_ratio_min", "diversity"):
+        assert key in stored
+    assert stored["test_iwae_nll"] <= stored["test_neg_elbo"] + 1.0
+    assert 0 <= stored["label_inference_accuracy"] <= 1 and 0 <= stored["conditional_sample_accuracy"] <= 1
+    assert set(stored["diversity"]) == {str(d) for d in range(10)}
+    assert stored["classifier"]["test_accuracy"] == 0.5
+    for figure in ("samples.png", "loss_curves.png"):
+        assert (trained / "cvae" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_cli_reports_a_bad_checkpoint_in_one_line(trained, capsys) -> None:
+    (trained / "cvae" / "model.safetensors").write_bytes(b"junk")
+    with pytest.raises(SystemExit) as info:
+        evaluate_cli.main([str(trained / "cvae"), "--classifier", str(trained / "clf")])
+    assert info.value.code == 2
+    assert "sha256 mismatch" in capsys.readouterr().err

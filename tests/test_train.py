@@ -1,0 +1,108 @@
+"""End-to-end training on data the test makes: checkpoints, resume, reproducibility, the CLIs."""
+
+import json
+
+import pytest
+import torch
+
+from model.checkpoint import load_checkpoint
+from model.config import CVAEConfig
+from training import cli
+from training import train as train_module
+from training.train import STATE_FILE, TrainConfig, train
+
+TINY_MLP = CVAEConfig(arch="mlp", latent_dim=4, hidden_dim=64)
+TINY_CONV = CVAEConfig(arch="conv", latent_dim=4, channels=4)
+
+
+def _fast(epochs: int, **kwargs) -> TrainConfig:
+    return TrainConfig(epochs=epochs, batch_size=32, lr=3e-3, kl_warmup=0, device="cpu", **kwargs)
+
+
+def _weights(path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path, "cvae").model.state_dict()
+
+
+@pytest.mark.parametrize("model_cfg", [TINY_MLP, TINY_CONV], ids=["mlp", "conv"])
+def test_tiny_run_writes_a_loadable_checkpoint_whose_loss_fell(tmp_path, tiny_split, model_cfg) -> None:
+    train(model_cfg, _fast(2), tiny_split, tmp_path / "run")
+    loaded = load_checkpoint(tmp_path / "run", "cvae")
+    history = loaded.config["training"]["history"]
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[1]["train_loss"] < history[0]["train_loss"]
+    assert history[1]["test_neg_elbo"] < history[0]["test_neg_elbo"]
+    assert loaded.config["data"]["train_size"] == 300 and loaded.config["seed"] == 0
+    assert CVAEConfig.from_dict(loaded.config["model"]) == model_cfg
+
+
+def test_resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run(
+    tmp_path, tiny_split, monkeypatch
+) -> None:
+    train(TINY_MLP, _fast(3), tiny_split, tmp_path / "full")
+
+    real_save = train_module._save
+
+    def save_then_die(out_dir, *args):
+        real_save(out_dir, *args)
+        if len(args[-1]) == 1:  # history after epoch 1
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "_save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(TINY_MLP, _fast(3), tiny_split, tmp_path / "resumed")
+    monkeypatch.undo()
+    assert json.loads((tmp_path / "resumed" / "config.json").read_text())["epochs"] == 1
+    train(TINY_MLP, _fast(3), tiny_split, tmp_path / "resumed", resume=True)
+    config = json.loads((tmp_path / "resumed" / "config.json").read_text())
+    assert [h["epoch"] for h in config["training"]["history"]] == [1, 2, 3]
+    full, resumed = _weights(tmp_path / "full"), _weights(tmp_path / "resumed")
+    assert all(torch.equal(full[k], resumed[k]) for k in full)
+
+
+def test_resume_refuses_a_state_from_another_epoch(tmp_path, tiny_split) -> None:
+    train(TINY_MLP, _fast(1), tiny_split, tmp_path / "a")
+    train(TINY_MLP, _fast(2), tiny_split, tmp_path / "b")
+    (tmp_path / "a" / STATE_FILE).write_bytes((tmp_path / "b" / STATE_FILE).read_bytes())
+    with pytest.raises(ValueError, match="died mid-save"):
+        train(TINY_MLP, _fast(3), tiny_split, tmp_path / "a", resume=True)
+
+
+def test_same_seed_same_result_other_seed_other_result(tmp_path, tiny_split) -> None:
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        train(TINY_MLP, _fast(1, seed=seed), tiny_split, tmp_path / name)
+    a, b, c = (_weights(tmp_path / n) for n in "abc")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_help_documents_every_option(capsys) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    text = capsys.readouterr().out
+    for option in ("--data", "--data-dir", "--arch", "--latent-dim", "--epochs", "--batch-size", "--lr",
+                   "--schedule", "--beta", "--kl-warmup", "--loss", "--seed", "--device", "--out", "--resume"):
+        assert option in text
+    parser = cli.build_parser()
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            assert action.help, f"{action.option_strings} has no help"
+
+
+def test_cli_trains_from_idx_files_and_reports_bad_data_in_one_line(tmp_path, tiny_split, capsys) -> None:
+    from training.idx import write_idx
+
+    for prefix, images, labels in (("train", tiny_split.train_images, tiny_split.train_labels),
+                                   ("t10k", tiny_split.test_images, tiny_split.test_labels)):
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    cli.main(["--data", "idx", "--data-dir", str(tmp_path), "--arch", "mlp", "--hidden-dim", "32",
+              "--epochs", "1", "--device", "cpu", "--out", str(tmp_path / "ckpt")])
+    assert load_checkpoint(tmp_path / "ckpt", "cvae").config["epochs"] == 1
+    capsys.readouterr()
+
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not gzip, not idx")
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--data", "idx", "--data-dir", str(tmp_path), "--out", str(tmp_path / "x")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cvae-train: error:") and "t10k-labels" in err and "\n" not in err
