@@ -2,6 +2,7 @@
 
 With Bernoulli likelihood on grayscale targets these are the conventional BCE "nats" of the VAE literature,
 comparable between models trained and evaluated the same way (not a normalised likelihood of grey pixels).
+Every bound takes q(z|x,y) from the encoder unless a refined q = (mu, logvar) is passed in.
 """
 
 from __future__ import annotations
@@ -14,13 +15,49 @@ from torch import Tensor
 from model.cvae import CVAE
 from model.loss import kl_divergence, log_normal, reconstruction_loss
 
+Posterior = tuple[Tensor, Tensor]
+
+
+def refine_posterior(
+    model: CVAE, x: Tensor, y: Tensor, steps: int, lr: float = 0.03, generator: torch.Generator | None = None
+) -> Posterior:
+    """The encoder's q(z|x,y), then `steps` Adam steps on each image's own ELBO; the decoder is untouched.
+
+    The encoder's q is one compromise shared by all images (the amortization gap, Cremer et al. 2018);
+    optimising (mu, logvar) per image, as semi-amortized VAEs do (Kim et al. 2018), tightens the bound on
+    the same generative model.
+    """
+    with torch.no_grad():
+        mu, logvar = model.encode(x, y)
+    mu, logvar = mu.clone().requires_grad_(), logvar.clone().requires_grad_()
+    optimizer = torch.optim.Adam([mu, logvar], lr=lr)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    for p in trainable:
+        p.requires_grad_(False)
+    try:
+        for _ in range(steps):
+            z = model.reparameterize(mu, logvar, generator)
+            loss = reconstruction_loss(model.decode(z, y), x, model.cfg.loss) + kl_divergence(mu, logvar)
+            optimizer.zero_grad()
+            loss.sum().backward()
+            optimizer.step()
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
+    return mu.detach(), logvar.detach()
+
 
 @torch.inference_mode()
 def elbo(
-    model: CVAE, x: Tensor, y: Tensor, samples: int = 1, generator: torch.Generator | None = None
+    model: CVAE,
+    x: Tensor,
+    y: Tensor,
+    samples: int = 1,
+    generator: torch.Generator | None = None,
+    q: Posterior | None = None,
 ) -> Tensor:
     """Per-image ELBO (N,), the reconstruction term averaged over `samples` draws of z ~ q(z|x,y)."""
-    mu, logvar = model.encode(x, y)
+    mu, logvar = q if q is not None else model.encode(x, y)
     rec = torch.zeros(len(x), device=x.device)
     for _ in range(samples):
         z = model.reparameterize(mu, logvar, generator)
@@ -36,9 +73,10 @@ def iwae_bound(
     k: int = 500,
     chunk: int = 100,
     generator: torch.Generator | None = None,
+    q: Posterior | None = None,
 ) -> Tensor:
     """Per-image importance-weighted bound (Burda et al. 2016) with k samples: tighter than the ELBO."""
-    mu, logvar = model.encode(x, y)
+    mu, logvar = q if q is not None else model.encode(x, y)
     log_weights = []
     for start in range(0, k, chunk):
         m = min(chunk, k - start)

@@ -12,7 +12,7 @@ from training.data import Split
 
 
 def make_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Fake 28x28 'digits': class k is a bar at a class-specific row and angle, with jitter and blur-free ink."""
+    """Fake 28x28 digits: class k is a bar at a class-specific row and a stroke at a class-specific column."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 10, n).astype(np.uint8)
     images = np.zeros((n, 28, 28), dtype=np.uint8)

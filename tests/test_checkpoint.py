@@ -130,7 +130,7 @@ def test_wrong_kind(saved) -> None:
 
 
 def test_a_crash_mid_write_leaves_the_previous_checkpoint_intact(saved, monkeypatch) -> None:
-    path, model = saved
+    path, _ = saved
     before = {p.name: p.read_bytes() for p in path.iterdir()}
 
     def crash(*args, **kwargs):

@@ -49,8 +49,15 @@ def test_classifier_shapes() -> None:
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_tiny_classifier_run_learns_and_saves(tmp_path, tiny_split) -> None:
-    metrics = classifier_train.train_classifier(tiny_split, tmp_path / "clf", epochs=4, batch_size=32, lr=3e-3,
-                                                device="cpu", cfg=ClassifierConfig(channels=8, hidden_dim=32))
+    metrics = classifier_train.train_classifier(
+        tiny_split,
+        tmp_path / "clf",
+        epochs=4,
+        batch_size=32,
+        lr=3e-3,
+        device="cpu",
+        cfg=ClassifierConfig(channels=8, hidden_dim=32),
+    )
     assert metrics["test_accuracy"] > 0.5  # ten classes: chance is 0.1
     loaded = load_checkpoint(tmp_path / "clf", "classifier")
     assert loaded.config["metrics"] == metrics and loaded.config["data"]["train_size"] == 300

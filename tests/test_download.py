@@ -38,8 +38,10 @@ def mirror(tmp_path):
 
 def test_official_names_and_checksums() -> None:
     assert set(MNIST_FILES) == {
-        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-        "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
     }
     assert all(len(s) == 64 and int(s, 16) >= 0 for s in MNIST_FILES.values())
 

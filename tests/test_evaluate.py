@@ -6,12 +6,13 @@ import math
 import pytest
 import torch
 
-from model.bounds import elbo, elbo_by_label, iwae_bound
+from model.bounds import elbo, elbo_by_label, iwae_bound, refine_posterior
 from model.checkpoint import load_checkpoint, save_checkpoint
 from model.classifier import DigitClassifier
 from model.config import ClassifierConfig, CVAEConfig
 from training import evaluate_cli
 from training.evaluate import mean_pairwise_distance
+from training.data import to_tensors
 from training.idx import write_idx
 from training.train import TrainConfig, train
 
@@ -45,28 +46,57 @@ def test_mean_pairwise_distance() -> None:
 
 @pytest.fixture
 def trained(tmp_path, tiny_split):
-    train(CVAEConfig(arch="mlp", latent_dim=4, hidden_dim=32), TrainConfig(epochs=2, batch_size=32, device="cpu"),
-          tiny_split, tmp_path / "cvae")
-    save_checkpoint(tmp_path / "clf", DigitClassifier(ClassifierConfig(channels=4, hidden_dim=8)).eval(),
-                    {"metrics": {"test_accuracy": 0.5}})
+    train(
+        CVAEConfig(arch="mlp", latent_dim=4, hidden_dim=32),
+        TrainConfig(epochs=2, batch_size=32, device="cpu"),
+        tiny_split,
+        tmp_path / "cvae",
+    )
+    save_checkpoint(
+        tmp_path / "clf",
+        DigitClassifier(ClassifierConfig(channels=4, hidden_dim=8)).eval(),
+        {"metrics": {"test_accuracy": 0.5}},
+    )
     data = tmp_path / "idx"
     data.mkdir()
-    for prefix, images, labels in (("train", tiny_split.train_images, tiny_split.train_labels),
-                                   ("t10k", tiny_split.test_images, tiny_split.test_labels)):
+    for prefix, images, labels in (
+        ("train", tiny_split.train_images, tiny_split.train_labels),
+        ("t10k", tiny_split.test_images, tiny_split.test_labels),
+    ):
         write_idx(data / f"{prefix}-images-idx3-ubyte", images)
         write_idx(data / f"{prefix}-labels-idx1-ubyte", labels)
     return tmp_path
 
 
 def test_evaluate_cli_prints_and_stores_every_metric(trained, capsys) -> None:
-    evaluate_cli.main([str(trained / "cvae"), "--classifier", str(trained / "clf"), "--data", "idx",
-                       "--data-dir", str(trained / "idx"), "--iwae-k", "20", "--samples-per-class", "5",
-                       "--device", "cpu"])
+    evaluate_cli.main(
+        [
+            str(trained / "cvae"),
+            "--classifier",
+            str(trained / "clf"),
+            "--data",
+            "idx",
+            "--data-dir",
+            str(trained / "idx"),
+            "--iwae-k",
+            "20",
+            "--samples-per-class",
+            "5",
+            "--device",
+            "cpu",
+        ]
+    )
     printed = json.loads(capsys.readouterr().out)
     stored = load_checkpoint(trained / "cvae", "cvae").config["metrics"]  # the hash still matches
     assert printed == stored
-    for key in ("test_neg_elbo", "test_iwae_nll", "label_inference_accuracy", "conditional_sample_accuracy",
-                "diversity_ratio_min", "diversity"):
+    for key in (
+        "test_neg_elbo",
+        "test_iwae_nll",
+        "label_inference_accuracy",
+        "conditional_sample_accuracy",
+        "diversity_ratio_min",
+        "diversity",
+    ):
         assert key in stored
     assert stored["test_iwae_nll"] <= stored["test_neg_elbo"] + 1.0
     assert 0 <= stored["label_inference_accuracy"] <= 1 and 0 <= stored["conditional_sample_accuracy"] <= 1
@@ -82,3 +112,16 @@ def test_evaluate_cli_reports_a_bad_checkpoint_in_one_line(trained, capsys) -> N
         evaluate_cli.main([str(trained / "cvae"), "--classifier", str(trained / "clf")])
     assert info.value.code == 2
     assert "sha256 mismatch" in capsys.readouterr().err
+
+
+def test_refining_q_tightens_the_elbo_and_leaves_the_decoder_alone(trained, tiny_split) -> None:
+    cvae = load_checkpoint(trained / "cvae", "cvae").model
+    x, y = to_tensors(tiny_split.test_images[:50], tiny_split.test_labels[:50])
+    before = {k: v.clone() for k, v in cvae.state_dict().items()}
+    g = torch.Generator().manual_seed(0)
+    q = refine_posterior(cvae, x, y, steps=30, lr=0.05, generator=g)
+    amortized = elbo(cvae, x, y, 100, g)
+    refined = elbo(cvae, x, y, 100, g, q)
+    assert refined.mean() > amortized.mean() + 0.5
+    assert all(torch.equal(before[k], v) for k, v in cvae.state_dict().items())
+    assert all(p.requires_grad for p in cvae.parameters())

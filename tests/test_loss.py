@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from model.loss import cvae_loss, kl_divergence as closed_form_kl, log_normal, loss_terms, reconstruction_loss
+from model.loss import cvae_loss, log_normal, loss_terms, reconstruction_loss
+from model.loss import kl_divergence as closed_form_kl
 
 
 @settings(max_examples=50, deadline=None)
@@ -73,5 +74,8 @@ def test_log_normal_matches_torch_distributions() -> None:
     z, mu, logvar = (torch.randn(4, 3, generator=g, dtype=torch.float64) for _ in range(3))
     expected = Normal(mu, torch.exp(0.5 * logvar)).log_prob(z).sum(-1)
     torch.testing.assert_close(log_normal(z, mu, logvar), expected)
-    assert math.isclose(log_normal(torch.zeros(1, 1), torch.zeros(1, 1), torch.zeros(1, 1)).item(),
-                        -0.5 * math.log(2 * math.pi), rel_tol=1e-6)
+    assert math.isclose(
+        log_normal(torch.zeros(1, 1), torch.zeros(1, 1), torch.zeros(1, 1)).item(),
+        -0.5 * math.log(2 * math.pi),
+        rel_tol=1e-6,
+    )

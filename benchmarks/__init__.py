@@ -1,0 +1,1 @@
+"""Speed and memory measurements, each as a ratio against a reference run in the same process."""
