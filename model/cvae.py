@@ -1,8 +1,9 @@
 """The conditional VAE of the seed text (Kingma & Welling 2013, conditioned on the digit as in section 3).
 
 Encoder q(z|x,y) -> (mu, log sigma^2); decoder p(x|z,y) -> Bernoulli logits over the pixels. The label enters
-both networks as a one-hot vector concatenated to their inputs: for `mlp` to the flattened image and to z,
-for `conv` to the flattened convolutional features and to z.
+both networks as a one-hot vector concatenated to their inputs: for `mlp` to the flattened image and to z;
+for `conv` to the encoder's flattened convolutional features, to z, and as ten constant planes to each of
+the decoder's upsampling stages.
 """
 
 from __future__ import annotations
@@ -71,30 +72,38 @@ class ConvEncoder(nn.Module):
         return self.head(torch.cat([self.features(x), c], dim=1))
 
 
+def label_planes(c: Tensor, side: int) -> Tensor:
+    """The one-hot label as constant feature planes, to concatenate to a (N, C, side, side) feature map."""
+    return c[:, :, None, None].expand(-1, -1, side, side)
+
+
 class ConvDecoder(nn.Module):
-    """Mirror of the encoder: (z, label) -> 7x7 feature map -> two transposed convolutions -> 28x28 logits."""
+    """(z, label) -> 7x7 feature map -> two transposed convolutions -> 28x28 logits.
+
+    The label also enters each upsampling stage as ten constant planes, so the digit's identity is given to
+    every resolution rather than left for z to carry (which would blur the digits sampled from the prior).
+    """
 
     def __init__(self, cfg: CVAEConfig) -> None:
         super().__init__()
-        ch = cfg.channels
-        side = cfg.image_size // 4
+        ch, k = cfg.channels, cfg.num_classes
+        self.side = cfg.image_size // 4
         self.project = nn.Sequential(
-            nn.Linear(cfg.latent_dim + cfg.num_classes, 8 * ch),
+            nn.Linear(cfg.latent_dim + k, 8 * ch),
             nn.ELU(),
-            nn.Linear(8 * ch, 2 * ch * side * side),
+            nn.Linear(8 * ch, 2 * ch * self.side * self.side),
             nn.ELU(),
-            nn.Unflatten(1, (2 * ch, side, side)),
+            nn.Unflatten(1, (2 * ch, self.side, self.side)),
         )
-        self.upsample = nn.Sequential(
-            nn.ConvTranspose2d(2 * ch, ch, 4, stride=2, padding=1),
-            nn.ELU(),
-            nn.ConvTranspose2d(ch, ch, 4, stride=2, padding=1),
-            nn.ELU(),
-            nn.Conv2d(ch, 1, 3, padding=1),
-        )
+        self.up1 = nn.Sequential(nn.ConvTranspose2d(2 * ch + k, ch, 4, stride=2, padding=1), nn.ELU())
+        self.up2 = nn.Sequential(nn.ConvTranspose2d(ch + k, ch, 4, stride=2, padding=1), nn.ELU())
+        self.out = nn.Conv2d(ch, 1, 3, padding=1)
 
     def forward(self, z: Tensor, c: Tensor) -> Tensor:
-        return self.upsample(self.project(torch.cat([z, c], dim=1)))
+        h = self.project(torch.cat([z, c], dim=1))
+        h = self.up1(torch.cat([h, label_planes(c, self.side)], dim=1))
+        h = self.up2(torch.cat([h, label_planes(c, 2 * self.side)], dim=1))
+        return self.out(h)
 
 
 _NETWORKS = {"mlp": (MLPEncoder, MLPDecoder), "conv": (ConvEncoder, ConvDecoder)}

@@ -11,8 +11,8 @@ from model.checkpoint import load_checkpoint, save_checkpoint
 from model.classifier import DigitClassifier
 from model.config import ClassifierConfig, CVAEConfig
 from training import evaluate_cli
-from training.evaluate import mean_pairwise_distance
 from training.data import to_tensors
+from training.evaluate import mean_pairwise_distance
 from training.idx import write_idx
 from training.train import TrainConfig, train
 

@@ -1,6 +1,9 @@
 """End-to-end training on data the test makes: checkpoints, resume, reproducibility, the CLIs."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -139,3 +142,50 @@ def test_cli_trains_from_idx_files_and_reports_bad_data_in_one_line(tmp_path, ti
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("cvae-train: error:") and "t10k-labels" in err and "\n" not in err
+
+
+def test_torchrun_with_two_cpu_processes(tmp_path, tiny_split) -> None:
+    """DistributedDataParallel over gloo: two processes train one model and rank 0 writes the checkpoint."""
+    from training.idx import write_idx
+
+    for prefix, images, labels in (
+        ("train", tiny_split.train_images, tiny_split.train_labels),
+        ("t10k", tiny_split.test_images, tiny_split.test_labels),
+    ):
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", labels)
+    torchrun = Path(sys.executable).with_name("torchrun")
+    result = subprocess.run(
+        [
+            str(torchrun),
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "training",
+            "--data",
+            "idx",
+            "--data-dir",
+            str(tmp_path),
+            "--arch",
+            "mlp",
+            "--hidden-dim",
+            "32",
+            "--epochs",
+            "2",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--out",
+            str(tmp_path / "ddp"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = load_checkpoint(tmp_path / "ddp", "cvae").config
+    history = config["training"]["history"]
+    assert len(history) == 2 and history[1]["test_neg_elbo"] < history[0]["test_neg_elbo"]

@@ -37,12 +37,12 @@ STATE_FILE = "resume_state.safetensors"
 class TrainConfig:
     """Optimisation settings; saved in config.json under "training"."""
 
-    epochs: int = 40
+    epochs: int = 60
     batch_size: int = 64
     lr: float = 2e-3
     schedule: str = "onecycle"
     beta: float = 1.0
-    kl_warmup: int = 5
+    kl_warmup: int = 3
     seed: int = 0
     device: str = "auto"
 
