@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PIP_INSTALL := $(BIN)/pip install --quiet --constraint constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint format train-classifier train evaluate baseline reproduce bench serve clean
+.PHONY: install test lint format train-classifier train evaluate baseline reproduce results bench serve clean
 
 install: $(STAMP)
 
@@ -55,3 +55,7 @@ serve: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# The README's results table, from the evaluated checkpoints' config.json.
+results: install
+	$(BIN)/python -m training.report checkpoints/mlp-baseline-10 checkpoints/mlp-baseline-100 checkpoints/cvae-mnist

@@ -14,6 +14,7 @@ from training import evaluate_cli
 from training.data import to_tensors
 from training.evaluate import mean_pairwise_distance
 from training.idx import write_idx
+from training.report import results_table
 from training.train import TrainConfig, train
 
 
@@ -125,3 +126,13 @@ def test_refining_q_tightens_the_elbo_and_leaves_the_decoder_alone(trained, tiny
     assert refined.mean() > amortized.mean() + 0.5
     assert all(torch.equal(before[k], v) for k, v in cvae.state_dict().items())
     assert all(p.requires_grad for p in cvae.parameters())
+
+
+def test_report_table_has_a_row_per_checkpoint(trained) -> None:
+    config_path = trained / "cvae" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["metrics"] = {"test_neg_elbo": 93.456, "label_inference_accuracy": 0.9761}
+    config_path.write_text(json.dumps(config))
+    table = results_table([trained / "cvae"]).splitlines()
+    assert len(table) == 3 and table[0].count("|") == table[2].count("|")
+    assert "93.46" in table[2] and "97.6%" in table[2] and "mlp" in table[2]

@@ -49,6 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=TRAIN_DEFAULTS.kl_warmup,
         help="epochs over which the KL weight rises linearly from 0 to beta (0: off)",
     )
+    opt.add_argument(
+        "--mmd-weight",
+        type=float,
+        default=TRAIN_DEFAULTS.mmd_weight,
+        help="weight of the per-digit MMD between q(z|x,y) and the prior (InfoVAE regulariser; 0: off)",
+    )
+    opt.add_argument(
+        "--augment",
+        type=float,
+        default=TRAIN_DEFAULTS.augment,
+        help="probability that a training image is mildly warped (±8°, ±5%% scale, ±1 px; 0: off)",
+    )
     add_run_arguments(parser, TRAIN_DEFAULTS.seed, TRAIN_DEFAULTS.device)
     parser.add_argument("--out", default="checkpoints/cvae-mnist", help="checkpoint directory to write")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")

@@ -26,7 +26,8 @@ from model.checkpoint import CONFIG_FILE, read_config, save_checkpoint, save_ten
 from model.config import CVAEConfig
 from model.cvae import CVAE
 from model.device import resolve_device
-from model.loss import cvae_loss
+from model.loss import class_mmd, cvae_loss
+from training.augment import jitter
 from training.data import Split, epoch_order, to_tensors
 
 log = logging.getLogger("cvae.train")
@@ -43,6 +44,8 @@ class TrainConfig:
     schedule: str = "onecycle"
     beta: float = 1.0
     kl_warmup: int = 3
+    mmd_weight: float = 0.0
+    augment: float = 0.0
     seed: int = 0
     device: str = "auto"
 
@@ -160,6 +163,7 @@ def train(
     for epoch in range(start_epoch, train_cfg.epochs):
         model.train()
         order = epoch_order(len(x_train), train_cfg.seed, epoch)
+        augment_rng = torch.Generator().manual_seed(int(order[0]) + 7919 * epoch)
         running, seen = 0.0, 0
         bar = tqdm(
             range(steps_per_epoch),
@@ -173,6 +177,8 @@ def train(
                 ddp.rank :: ddp.world_size
             ]
             x, y = x_train[batch.to(device)], y_train[batch.to(device)]
+            if train_cfg.augment > 0:
+                x = jitter(x, augment_rng, train_cfg.augment)
             for group in optimizer.param_groups:
                 group["lr"] = train_cfg.lr_at(step, total_steps)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -185,6 +191,9 @@ def train(
                 train_cfg.beta_at(step, steps_per_epoch),
                 model_cfg.loss,
             )
+            if train_cfg.mmd_weight > 0:
+                z = model.reparameterize(mu.float(), logvar.float())
+                loss = loss + train_cfg.mmd_weight * class_mmd(z, y, model_cfg.num_classes)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

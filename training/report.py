@@ -1,0 +1,48 @@
+"""`python -m training.report`: the README's results table, read from the checkpoints' config.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+COLUMNS = (
+    ("model", None),
+    ("epochs", None),
+    ("-ELBO (amortized)", "test_neg_elbo"),
+    ("-ELBO (refined q)", "test_neg_elbo_refined"),
+    ("IWAE k=500", "test_iwae_nll"),
+    ("label acc.", "label_inference_accuracy"),
+    ("sample acc.", "conditional_sample_accuracy"),
+    ("diversity (min ratio)", "diversity_ratio_min"),
+)
+
+
+def _cell(metrics: dict, key: str) -> str:
+    value = metrics.get(key)
+    if value is None:
+        return "-"
+    return f"{value:.1%}" if key.endswith("accuracy") else f"{value:.2f}"
+
+
+def results_table(directories: list[Path]) -> str:
+    """One markdown row per evaluated CVAE checkpoint."""
+    lines = ["| " + " | ".join(name for name, _ in COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+    for directory in directories:
+        config = json.loads((directory / "config.json").read_text())
+        metrics = config.get("metrics", {})
+        model = config["model"]
+        label = f"`{directory.name}` ({model['arch']}, z={model['latent_dim']})"
+        cells = [label, str(config.get("epochs", "-"))] + [_cell(metrics, key) for _, key in COLUMNS[2:]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m training.report", description=__doc__)
+    parser.add_argument("checkpoints", nargs="+", type=Path, help="evaluated CVAE checkpoint directories")
+    print(results_table(parser.parse_args(argv).checkpoints))
+
+
+if __name__ == "__main__":
+    main()
