@@ -57,33 +57,3 @@ def cvae_loss(
 def log_normal(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
     """log N(z; mu, diag(exp(logvar))), summed over the last dimension."""
     return -0.5 * torch.sum(math.log(2 * math.pi) + logvar + (z - mu).pow(2) / logvar.exp(), dim=-1)
-
-
-def _imq_kernel(a: Tensor, b: Tensor) -> Tensor:
-    """Inverse multiquadratic kernel C / (C + |a - b|^2), C = 2 * dim (Tolstikhin et al. 2018, WAE)."""
-    scale = 2.0 * a.shape[1]
-    return scale / (scale + torch.cdist(a, b).pow(2))
-
-
-def mmd(samples: Tensor, reference: Tensor) -> Tensor:
-    """Unbiased estimate of the squared maximum mean discrepancy between two sets of latent vectors."""
-    n, m = len(samples), len(reference)
-    k_ss = (_imq_kernel(samples, samples).sum() - n) / (n * (n - 1))
-    k_rr = (_imq_kernel(reference, reference).sum() - m) / (m * (m - 1))
-    return k_ss + k_rr - 2 * _imq_kernel(samples, reference).mean()
-
-
-def class_mmd(z: Tensor, y: Tensor, num_classes: int) -> Tensor:
-    """Batch-weighted MMD between each digit's codes z ~ q(z|x,y) and the prior N(0, I).
-
-    Sampling draws z from N(0, I) for every digit, so each digit's aggregate posterior should fill the whole
-    prior: gaps ("holes") decode to malformed digits. This is the InfoVAE term (Zhao et al. 2017), taken per
-    class; it is a training regulariser only, the reported ELBO does not include it.
-    """
-    prior = torch.randn(len(z), z.shape[1], device=z.device, dtype=z.dtype)
-    total = z.new_zeros(())
-    for digit in range(num_classes):
-        codes = z[y == digit]
-        if len(codes) > 1:
-            total = total + len(codes) / len(z) * mmd(codes, prior)
-    return total

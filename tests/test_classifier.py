@@ -5,7 +5,7 @@ from model.checkpoint import load_checkpoint
 from model.classifier import DigitClassifier
 from model.config import ClassifierConfig
 from training import classifier_train
-from training.augment import augment, blur, change_stroke, low_resolution, random_affine
+from training.augment import augment, blur, change_stroke, jitter, low_resolution, random_affine
 
 
 def _digit() -> torch.Tensor:
@@ -61,3 +61,17 @@ def test_tiny_classifier_run_learns_and_saves(tmp_path, tiny_split) -> None:
     assert metrics["test_accuracy"] > 0.5  # ten classes: chance is 0.1
     loaded = load_checkpoint(tmp_path / "clf", "classifier")
     assert loaded.config["metrics"] == metrics and loaded.config["data"]["train_size"] == 300
+
+
+def test_jitter_warps_only_the_chosen_share_and_mildly() -> None:
+    x = _digit().repeat(50, 1, 1, 1)
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(jitter(x, g, p=0.0), x)
+    warped = jitter(x, g, p=1.0)
+    changed = (warped - x).flatten(1).abs().sum(1) > 0
+    assert changed.all()
+    # Mild: the ink stays where it was, give or take a pixel or two, and keeps its amount.
+    torch.testing.assert_close(warped.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=0.15, atol=0)
+    half = jitter(x, g, p=0.5)
+    share = ((half - x).flatten(1).abs().sum(1) > 0).float().mean()
+    assert 0.3 < share < 0.7

@@ -50,12 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="epochs over which the KL weight rises linearly from 0 to beta (0: off)",
     )
     opt.add_argument(
-        "--mmd-weight",
-        type=float,
-        default=TRAIN_DEFAULTS.mmd_weight,
-        help="weight of the per-digit MMD between q(z|x,y) and the prior (InfoVAE regulariser; 0: off)",
-    )
-    opt.add_argument(
         "--augment",
         type=float,
         default=TRAIN_DEFAULTS.augment,

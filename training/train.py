@@ -26,7 +26,7 @@ from model.checkpoint import CONFIG_FILE, read_config, save_checkpoint, save_ten
 from model.config import CVAEConfig
 from model.cvae import CVAE
 from model.device import resolve_device
-from model.loss import class_mmd, cvae_loss
+from model.loss import cvae_loss
 from training.augment import jitter
 from training.data import Split, epoch_order, to_tensors
 
@@ -44,7 +44,6 @@ class TrainConfig:
     schedule: str = "onecycle"
     beta: float = 1.0
     kl_warmup: int = 3
-    mmd_weight: float = 0.0
     augment: float = 0.0
     seed: int = 0
     device: str = "auto"
@@ -191,9 +190,6 @@ def train(
                 train_cfg.beta_at(step, steps_per_epoch),
                 model_cfg.loss,
             )
-            if train_cfg.mmd_weight > 0:
-                z = model.reparameterize(mu.float(), logvar.float())
-                loss = loss + train_cfg.mmd_weight * class_mmd(z, y, model_cfg.num_classes)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
