@@ -143,3 +143,8 @@ def test_a_crash_mid_write_leaves_the_previous_checkpoint_intact(saved, monkeypa
     monkeypatch.undo()
     assert {p.name: p.read_bytes() for p in path.iterdir()} == before  # no temporary files left either
     load_checkpoint(path, "cvae")
+
+
+def test_files_are_readable_by_others_like_any_written_file(saved) -> None:
+    for name in ("model.safetensors", "config.json"):
+        assert (saved[0] / name).stat().st_mode & 0o777 == 0o644
