@@ -130,20 +130,8 @@ def train(
     start_epoch = 0
 
     if resume and (out_dir / CONFIG_FILE).is_file():
-        config = read_config(out_dir)
-        if CVAEConfig.from_dict(config["model"]) != model_cfg:
-            raise ValueError(f"{out_dir}: --resume with a different model config than the saved one")
-        state = load_file(out_dir / STATE_FILE)
-        model.load_state_dict(load_file(out_dir / "model.safetensors"))
-        _load_optimizer(optimizer, {k: v.to(device) for k, v in state.items()})
-        torch.set_rng_state(state["rng.cpu"])
-        history = config["training"]["history"]
-        start_epoch = config["training"]["epochs_done"]
-        if int(state["epoch"]) != start_epoch:
-            raise ValueError(
-                f"{out_dir / STATE_FILE}: saved at epoch {int(state['epoch'])} but config.json "
-                f"says {start_epoch}; the run died mid-save, start again without --resume"
-            )
+        history = _restore(out_dir, model, optimizer, model_cfg, device)
+        start_epoch = len(history)
         if ddp.is_main:
             log.info("resuming %s from epoch %d", out_dir, start_epoch)
 
@@ -162,6 +150,7 @@ def train(
     for epoch in range(start_epoch, train_cfg.epochs):
         model.train()
         order = epoch_order(len(x_train), train_cfg.seed, epoch)
+        # Derived from (seed, epoch) through the order, so a resumed run warps the same images the same way.
         augment_rng = torch.Generator().manual_seed(int(order[0]) + 7919 * epoch)
         running, seen = 0.0, 0
         bar = tqdm(
@@ -215,6 +204,26 @@ def train(
     return out_dir
 
 
+def _restore(
+    out_dir: Path, model: CVAE, optimizer: torch.optim.Optimizer, model_cfg: CVAEConfig, device: torch.device
+) -> list[dict[str, float]]:
+    """Load weights, optimizer moments and RNG state saved after the last epoch; returns the history."""
+    config = read_config(out_dir)
+    if CVAEConfig.from_dict(config["model"]) != model_cfg:
+        raise ValueError(f"{out_dir}: --resume with a different model config than the saved one")
+    state = load_file(out_dir / STATE_FILE)
+    model.load_state_dict(load_file(out_dir / "model.safetensors"))
+    _load_optimizer(optimizer, {k: v.to(device) for k, v in state.items()})
+    torch.set_rng_state(state["rng.cpu"])
+    history = config["training"]["history"]
+    if int(state["epoch"]) != len(history):
+        raise ValueError(
+            f"{out_dir / STATE_FILE}: saved at epoch {int(state['epoch'])} but config.json "
+            f"says {len(history)}; the run died mid-save, start again without --resume"
+        )
+    return history
+
+
 def _save(
     out_dir: Path,
     model: CVAE,
@@ -242,6 +251,6 @@ def _save(
             "data": split.describe(),
             "seed": train_cfg.seed,
             "epochs": len(history),
-            "training": {**asdict(train_cfg), "epochs_done": len(history), "history": history},
+            "training": {**asdict(train_cfg), "history": history},
         },
     )
