@@ -44,7 +44,7 @@ class TrainConfig:
     schedule: str = "onecycle"
     beta: float = 1.0
     kl_warmup: int = 3
-    augment: float = 0.0
+    augment: float = 0.5
     seed: int = 0
     device: str = "auto"
 
