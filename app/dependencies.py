@@ -1,0 +1,58 @@
+"""What routes receive by injection: the shared model service, settings, metrics, the API key check."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.metrics import Metrics
+from app.service import ModelService
+from app.settings import Settings
+
+_bearer = HTTPBearer(auto_error=False, description="the value of CVAE_API_KEY, when the service sets one")
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+def get_service(request: Request) -> ModelService:
+    """The loaded models; 503 until start-up has loaded and warmed them up."""
+    service = request.app.state.service
+    if service is None:
+        raise HTTPException(503, "the model is not loaded yet", headers={"Retry-After": "5"})
+    return service
+
+
+def require_api_key(
+    settings: Annotated[Settings, Depends(get_settings)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """401 unless the bearer token equals CVAE_API_KEY; nothing is required when no key is set.
+
+    Both sides are hashed first so that compare_digest sees equal lengths and leaks neither the key's
+    content nor its length through timing.
+    """
+    if settings.api_key is None:
+        return
+    given = credentials.credentials if credentials is not None else ""
+    expected = settings.api_key.get_secret_value()
+    if credentials is None or not hmac.compare_digest(_digest(given), _digest(expected)):
+        raise HTTPException(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+ServiceDep = Annotated[ModelService, Depends(get_service)]

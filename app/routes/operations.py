@@ -1,0 +1,39 @@
+"""Liveness, readiness and metrics: open without the API key, for orchestrators and scrapers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from app.dependencies import MetricsDep
+from app.schemas import ErrorResponse, Status
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=Status, summary="Liveness: the process answers")
+def healthz() -> Status:
+    return Status(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=Status,
+    responses={503: {"model": ErrorResponse, "description": "still loading"}},
+    summary="Readiness: the model is loaded and warmed up",
+)
+def readyz(request: Request) -> Status | JSONResponse:
+    if request.app.state.service is None:
+        return JSONResponse({"detail": "the model is not loaded yet"}, status_code=503)
+    return Status(status="ready")
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    summary="Prometheus metrics",
+)
+def metrics(metrics: MetricsDep) -> Response:
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,173 @@
+"""Request and response bodies of API version 1; their examples and descriptions become /docs.
+
+JSON fields are strict where a lax parse would hide a client's mistake: a digit of 3.5, "3" or true is
+rejected, not rounded or coerced, and non-finite numbers (JSON's NaN and Infinity) are never accepted.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from model.config import CVAEConfig
+
+Digit = Annotated[int, Field(strict=True, ge=0, le=9, description="the digit, 0 to 9", examples=[7])]
+# Seeds stay below 2^53 so that they survive a round trip through JavaScript's numbers.
+MAX_SEED = 2**53 - 1
+Seed = Annotated[int, Field(strict=True, ge=0, le=MAX_SEED, description="seed of the latent draw")]
+Temperature = Annotated[
+    float,
+    Field(
+        gt=0, le=3, allow_inf_nan=False, description="scales the prior's standard deviation", examples=[1.0]
+    ),
+]
+# The prior is N(0, I): coordinates beyond this are meaningless, and would overflow float32 on the way in.
+LATENT_BOUND = 1e4
+LatentCoordinate = Annotated[float, Field(ge=-LATENT_BOUND, le=LATENT_BOUND, allow_inf_nan=False)]
+Latent = Annotated[list[LatentCoordinate], Field(description="one latent vector of latent_dim numbers")]
+Base64PNG = Annotated[str, Field(description="base64 of a 28x28 8-bit grayscale PNG, white digit on black")]
+Probabilities = Annotated[list[float], Field(min_length=10, max_length=10)]
+
+_PNG_EXAMPLE = "iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAA..."
+
+
+class RequestBody(BaseModel):
+    """Unknown fields are refused, so a misspelt option fails loudly instead of being ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SampleRequest(RequestBody):
+    digit: Digit
+    n: int = Field(1, strict=True, ge=1, description="how many images, at most CVAE_MAX_N (default 256)")
+    seed: Seed | None = Field(None, description="the same seed gives the same images; null: chosen at random")
+    temperature: Temperature = 1.0
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"digit": 7, "n": 4, "seed": 42}]})
+
+
+class SampleResponse(BaseModel):
+    digit: int
+    n: int
+    seed: int = Field(description="the seed used: pass it again for the same images")
+    temperature: float
+    images: list[Base64PNG] = Field(examples=[[_PNG_EXAMPLE]])
+    latents: list[Latent] = Field(description="the z of each image; /v1/decode turns them back into it")
+
+
+class DecodeRequest(RequestBody):
+    digit: Digit
+    z: list[Latent] = Field(min_length=1, description="1 to CVAE_MAX_N latent vectors")
+
+    # The example fits the default latent_dim; /v1/model tells the served model's.
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"digit": 3, "z": [[0.0] * CVAEConfig().latent_dim]}]}
+    )
+
+
+class ImagesResponse(BaseModel):
+    images: list[Base64PNG] = Field(examples=[[_PNG_EXAMPLE]])
+
+
+class InterpolateRequest(RequestBody):
+    """Two end points, as seeds of the prior or as latent vectors, and the number of images between."""
+
+    digit: Digit
+    seeds: tuple[Seed, Seed] | None = Field(None, description="two seeds, drawn as in /v1/sample")
+    z: tuple[Latent, Latent] | None = Field(None, description="or two latent vectors")
+    steps: int = Field(8, strict=True, ge=2, le=64, description="images on the path, both ends included")
+    temperature: Temperature = 1.0
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"digit": 2, "seeds": [1, 2], "steps": 8}]})
+
+    @model_validator(mode="after")
+    def _one_kind_of_end_points(self) -> InterpolateRequest:
+        if (self.seeds is None) == (self.z is None):
+            raise ValueError("give either seeds or z, not both or neither")
+        return self
+
+
+class InterpolateResponse(BaseModel):
+    digit: int
+    steps: int
+    images: list[Base64PNG] = Field(examples=[[_PNG_EXAMPLE]])
+    latents: list[Latent]
+
+
+class DigitDecision(BaseModel):
+    digit: int = Field(description="the digit given, or the classifier's decision")
+    digit_source: Literal["given", "inferred"]
+    probabilities: Probabilities = Field(description="the digit classifier's probabilities of 0..9")
+    elbo_probabilities: Probabilities | None = Field(
+        None, description="softmax of the CVAE's ELBO under each label (only when inferred)"
+    )
+
+
+class EncodeResponse(DigitDecision):
+    mu: list[float] = Field(description="mean of q(z|x, digit)")
+    logvar: list[float] = Field(description="log-variance of q(z|x, digit)")
+
+
+class Loss(BaseModel):
+    """The loss terms at the posterior mean, in nats: elbo = -(rec + kld)."""
+
+    rec: float
+    kld: float
+    elbo: float
+
+
+class ReconstructResponse(EncodeResponse):
+    input: Base64PNG = Field(description="the upload after MNIST-style preprocessing")
+    reconstruction: Base64PNG = Field(description="decoded from the posterior mean")
+    loss: Loss
+
+
+class TransferResponse(DigitDecision):
+    input: Base64PNG = Field(description="the upload after MNIST-style preprocessing")
+    images: list[Base64PNG] = Field(description="the upload's style written as 0, 1, ..., 9")
+
+
+class ClassifierInfo(BaseModel):
+    name: str
+    metrics: dict[str, Any]
+
+
+class ModelInfo(BaseModel):
+    name: str
+    architecture: str
+    latent_dim: int
+    num_classes: int
+    image_size: int
+    device: str
+    loss: str
+    metrics: dict[str, Any] = Field(description="the evaluation recorded in the checkpoint's config.json")
+    classifier: ClassifierInfo
+
+
+class Status(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class ErrorResponse(BaseModel):
+    detail: str | list[dict[str, Any]] = Field(examples=["no ink found: the image is blank"])
+
+
+def request_error(loc: tuple[str | int, ...], msg: str, value: Any) -> RequestValidationError:
+    """A 422 in FastAPI's own format, for checks that need the settings or the model (limits, latent_dim)."""
+    return RequestValidationError([{"type": "value_error", "loc": loc, "msg": msg, "input": value}])
+
+
+def check_at_most(value: int, limit: int, loc: tuple[str, ...]) -> None:
+    if value > limit:
+        raise request_error(loc, f"Input should be less than or equal to {limit}", value)
+
+
+def check_latents(rows: list[list[float]], latent_dim: int, loc: tuple[str, ...]) -> None:
+    """Each row must have latent_dim numbers; the error names the first row that does not."""
+    for i, row in enumerate(rows):
+        if len(row) != latent_dim:
+            raise request_error(
+                (*loc, i), f"each latent vector needs {latent_dim} numbers, got {len(row)}", row
+            )

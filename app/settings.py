@@ -1,0 +1,44 @@
+"""The service's settings: one BaseSettings class, read from the environment with the prefix CVAE_."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from model.preprocess import DEFAULT_MAX_PIXELS
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; README_SERVICE.md lists them with their environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="CVAE_", frozen=True)
+
+    checkpoint: Path = Field(Path("checkpoints/cvae-mnist"), description="CVAE checkpoint directory")
+    classifier: Path = Field(
+        Path("checkpoints/digit-classifier"), description="digit classifier checkpoint directory"
+    )
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto, cpu, cuda or cuda:N")
+    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1, description="largest request body, in bytes")
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, description="largest declared image size, in pixels")
+    max_n: int = Field(256, ge=1, description="most images per request")
+    # Requests already run in parallel threads; intra-op threads on top of them oversubscribe the cores and,
+    # for batches this small, cost far more in contention than they gain.
+    torch_threads: int = Field(1, ge=0, description="torch intra-op threads per process; 0: torch's default")
+    log_level: LogLevel = "info"
+    api_key: SecretStr | None = Field(None, description="when set, /v1/* needs 'Authorization: Bearer <key>'")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """CVAE_API_KEY= (empty) turns the key off rather than requiring an empty bearer token."""
+        return None if value == "" else value

@@ -1,0 +1,199 @@
+"""Operations: health, readiness, metrics, the access log, the API key, settings, the device, the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+from test_app_support import tiny_settings
+
+from app import cli
+from app.main import create_app
+from app.middleware import BodySizeLimitMiddleware
+from app.service import select_device
+from app.settings import Settings
+
+pytest_plugins = ["test_app_support"]  # the fixtures `client` and `tiny_checkpoints`
+
+
+def test_readiness_before_during_and_after_the_lifespan(tiny_checkpoints) -> None:
+    app = create_app(tiny_settings(tiny_checkpoints))
+    before = TestClient(app)  # not entered: the lifespan has not loaded the models
+    assert before.get("/healthz").json() == {"status": "ok"}
+    assert before.get("/readyz").status_code == 503
+    not_ready = before.post("/v1/sample", json={"digit": 1})
+    assert not_ready.status_code == 503 and not_ready.json()["detail"] and "retry-after" in not_ready.headers
+    with TestClient(app) as started:
+        assert started.get("/readyz").status_code == 200
+        assert started.post("/v1/sample", json={"digit": 1}).status_code == 200
+    assert before.get("/readyz").status_code == 503  # shut down: not ready again
+
+
+def test_metrics_count_requests_by_route_and_status_and_images(client: TestClient) -> None:
+    client.post("/v1/sample", json={"digit": 1, "n": 3})
+    client.post("/v1/sample", json={"digit": 11})
+    text = client.get("/metrics").text
+    assert 'cvae_http_requests_total{method="POST",route="/v1/sample",status="200"}' in text
+    assert 'cvae_http_requests_total{method="POST",route="/v1/sample",status="422"}' in text
+    assert 'cvae_http_request_duration_seconds_bucket{le="0.1",method="POST",route="/v1/sample"}' in text
+    images = next(
+        line
+        for line in text.splitlines()
+        if line.startswith('cvae_images_generated_total{endpoint="sample"}')
+    )
+    assert float(images.split()[-1]) >= 3
+
+
+def test_one_access_log_line_per_request_with_its_latency(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="cvae.access"):
+        client.get("/healthz")
+        client.post("/v1/sample", json={"digit": 12})
+    lines = [record.getMessage() for record in caplog.records if record.name == "cvae.access"]
+    assert len(lines) == 2
+    assert '"GET /healthz" 200' in lines[0] and '"POST /v1/sample" 422' in lines[1]
+    assert all(line.endswith("ms") for line in lines)
+
+
+@pytest.fixture(scope="module")
+def keyed_client(tiny_checkpoints):
+    with TestClient(create_app(tiny_settings(tiny_checkpoints, api_key="s3cret-key"))) as started:
+        yield started
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Bearer s3cret-ke"},
+        {"Authorization": "Bearer s3cret-key-and-more"},
+        {"Authorization": "s3cret-key"},
+        {"Authorization": "Basic czNjcmV0LWtleQ=="},
+    ],
+)
+def test_api_key_is_required_on_v1(keyed_client: TestClient, headers: dict) -> None:
+    response = keyed_client.get("/v1/model", headers=headers)
+    assert response.status_code == 401 and response.json()["detail"]
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_api_key_is_checked_before_the_body(keyed_client: TestClient) -> None:
+    assert keyed_client.post("/v1/sample", json={"digit": 99}).status_code == 401
+
+
+def test_right_api_key_and_open_operations(keyed_client: TestClient) -> None:
+    assert keyed_client.get("/v1/model", headers={"Authorization": "Bearer s3cret-key"}).status_code == 200
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert keyed_client.get(path).status_code == 200
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CVAE_MAX_N", "5")
+    monkeypatch.setenv("CVAE_DEVICE", "cuda:1")
+    monkeypatch.setenv("CVAE_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("CVAE_API_KEY", "")
+    settings = Settings()
+    assert (settings.max_n, settings.device, settings.log_level, settings.api_key) == (
+        5,
+        "cuda:1",
+        "debug",
+        None,
+    )
+    assert settings.checkpoint == Path("checkpoints/cvae-mnist")
+    assert settings.classifier == Path("checkpoints/digit-classifier")
+    monkeypatch.setenv("CVAE_DEVICE", "gpu")
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_max_n_comes_from_the_settings(tiny_checkpoints) -> None:
+    with TestClient(create_app(tiny_settings(tiny_checkpoints, max_n=3))) as limited:
+        assert limited.post("/v1/sample", json={"digit": 1, "n": 3}).status_code == 200
+        assert limited.post("/v1/sample", json={"digit": 1, "n": 4}).status_code == 422
+        assert limited.post("/v1/decode", json={"digit": 1, "z": [[0.0] * 4] * 4}).status_code == 422
+        assert limited.get("/v1/sample.png", params={"digit": 1, "n": 4}).status_code == 422
+
+
+def test_device_selection_without_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert select_device("auto") == torch.device("cpu")
+    assert select_device("cpu") == torch.device("cpu")
+    for name in ("cuda", "cuda:0"):
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            select_device(name)
+
+
+def test_device_selection_with_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert select_device("auto") == torch.device("cuda")
+    assert select_device("cuda") == torch.device("cuda")
+    assert select_device("cuda:1") == torch.device("cuda", 1)
+    assert select_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="2 GPU"):
+        select_device("cuda:2")
+
+
+def test_body_limit_stops_reading_past_the_limit() -> None:
+    """At the ASGI level: a chunked body of 100 kB against a 2 kB limit is read no further than 3 kB."""
+    received: list[int] = []
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        received.append(1000)
+        return {"type": "http.request", "body": b"\0" * 1000, "more_body": len(received) < 100}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def app(scope, receive, send) -> None:  # never reached
+        raise AssertionError("the app must not see an oversized body")
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/encode", "headers": []}
+    asyncio.run(BodySizeLimitMiddleware(app, max_bytes=2000)(scope, receive, send))
+    assert sent[0]["status"] == 413 and sum(received) <= 3000
+
+
+@pytest.fixture
+def cli_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cli.main writes its options into os.environ (for uvicorn's workers): undo that after each test."""
+    for variable in ("CVAE_CHECKPOINT", "CVAE_CLASSIFIER", "CVAE_DEVICE"):
+        monkeypatch.setenv(variable, "")
+        monkeypatch.delenv(variable)
+
+
+@pytest.mark.usefixtures("cli_environment")
+def test_cli_missing_checkpoint_is_one_line_and_non_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert cli.main(["--checkpoint", str(tmp_path / "nowhere"), "--device", "cpu"]) != 0
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "nowhere" in error and "missing" in error
+
+
+@pytest.mark.usefixtures("cli_environment")
+def test_cli_corrupt_checkpoint_is_one_line_and_non_zero(
+    tiny_checkpoints, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    cvae, classifier = tiny_checkpoints
+    corrupt = shutil.copytree(cvae, tmp_path / "cvae")
+    weights = corrupt / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    code = cli.main(["--checkpoint", str(corrupt), "--classifier", str(classifier), "--device", "cpu"])
+    error = capsys.readouterr().err
+    assert code != 0 and error.count("\n") == 1 and "model.safetensors" in error
+
+
+@pytest.mark.usefixtures("cli_environment")
+def test_cli_bad_device_is_one_line_and_non_zero(tiny_checkpoints, capsys: pytest.CaptureFixture) -> None:
+    cvae, classifier = tiny_checkpoints
+    assert cli.main(["--checkpoint", str(cvae), "--classifier", str(classifier), "--device", "tpu"]) != 0
+    assert capsys.readouterr().err.count("\n") == 1
