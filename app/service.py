@@ -31,14 +31,6 @@ ELBO_SEED = 0
 DigitSource = Literal["given", "inferred"]
 
 
-def select_device(name: str) -> torch.device:
-    """resolve_device, plus a check that cuda:N names a GPU that exists, so a typo fails at start-up."""
-    device = resolve_device(name)
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"device {name!r} requested but only {torch.cuda.device_count()} GPU(s) are visible")
-    return device
-
-
 @dataclass(frozen=True)
 class UploadAnalysis:
     """An upload after preprocessing, its digit (given or decided by the classifier) and q(z|x,y)."""
@@ -70,7 +62,7 @@ class ModelService:
         """Both checkpoints, verified and on the configured device; raises CheckpointError or ValueError."""
         if settings.torch_threads:
             torch.set_num_threads(settings.torch_threads)
-        device = select_device(settings.device)
+        device = resolve_device(settings.device)
         # The same seed must give byte-identical images: no autotuned, possibly non-deterministic kernels.
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True

@@ -6,12 +6,20 @@ import torch
 
 
 def resolve_device(name: str) -> torch.device:
-    """`auto` -> CUDA when present, else CPU; `cpu`, `cuda`, `cuda:N` are taken as given, checked first."""
+    """`auto` -> CUDA when present, else CPU; `cpu`, `cuda`, `cuda:N` are checked, so a typo fails early."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unsupported device {name!r} (expected auto, cpu, cuda or cuda:N)") from None
     if device.type not in ("cpu", "cuda"):
         raise ValueError(f"unsupported device {name!r} (expected auto, cpu, cuda or cuda:N)")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r} requested but CUDA is not available")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device {name!r} requested but only {torch.cuda.device_count()} GPU(s) are visible"
+            )
     return device

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from test_app_support import LATENT_DIM, png_upload
 
-from app.service import select_device
 from app.settings import Settings
+from model.device import resolve_device
 
 pytest_plugins = ["test_app_support"]  # the fixtures `client` and `tiny_checkpoints`
 
@@ -139,7 +139,7 @@ def test_model_info(client: TestClient) -> None:
         28,
         "bce",
     )
-    assert body["device"] == str(select_device(Settings().device))
+    assert body["device"] == str(resolve_device(Settings().device))
     assert body["metrics"] == {"test_neg_elbo": 543.2}
     assert body["classifier"]["name"] == "tiny-classifier"
 

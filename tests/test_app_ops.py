@@ -16,8 +16,8 @@ from test_app_support import tiny_settings
 from app import cli
 from app.main import create_app
 from app.middleware import BodySizeLimitMiddleware
-from app.service import select_device
 from app.settings import Settings
+from model.device import resolve_device
 
 pytest_plugins = ["test_app_support"]  # the fixtures `client` and `tiny_checkpoints`
 
@@ -124,22 +124,22 @@ def test_max_n_comes_from_the_settings(tiny_checkpoints) -> None:
 
 def test_device_selection_without_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert select_device("auto") == torch.device("cpu")
-    assert select_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
     for name in ("cuda", "cuda:0"):
         with pytest.raises(ValueError, match="CUDA is not available"):
-            select_device(name)
+            resolve_device(name)
 
 
 def test_device_selection_with_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    assert select_device("auto") == torch.device("cuda")
-    assert select_device("cuda") == torch.device("cuda")
-    assert select_device("cuda:1") == torch.device("cuda", 1)
-    assert select_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto") == torch.device("cuda")
+    assert resolve_device("cuda") == torch.device("cuda")
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+    assert resolve_device("cpu") == torch.device("cpu")
     with pytest.raises(ValueError, match="2 GPU"):
-        select_device("cuda:2")
+        resolve_device("cuda:2")
 
 
 def test_body_limit_stops_reading_past_the_limit() -> None:
