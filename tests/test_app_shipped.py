@@ -24,10 +24,10 @@ from PIL import Image
 
 from app.main import create_app
 from app.settings import Settings
-from training.data import load_split
+from training.data import Split
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "app" / "README_SERVICE.md"
+README = ROOT / "README.md"
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +54,8 @@ def pixels(png_base64: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(png_base64))), dtype=np.float32) / 255
 
 
-def test_held_out_digits_on_paper_are_recognised(shipped_client: TestClient) -> None:
-    split = load_split("npm", ROOT / "data")
+def test_held_out_digits_on_paper_are_recognised(shipped_client: TestClient, offline_split: Split) -> None:
+    split = offline_split
     chosen = np.linspace(0, len(split.test_images) - 1, 200).astype(int)  # 20 of each digit
     rng = np.random.default_rng(0)
     correct, differences = 0, []

@@ -18,7 +18,7 @@ from PIL import Image, ImageFilter
 
 from model.checkpoint import load_checkpoint
 from model.preprocess import preprocess_upload
-from training.data import load_split
+from training.data import Split
 from training.evaluate import classify
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,8 +39,8 @@ DISTORTIONS: dict[str, tuple[Callable[[Image.Image], Image.Image], float]] = {
 
 
 @pytest.fixture(scope="module")
-def digits() -> tuple[np.ndarray, np.ndarray]:
-    split = load_split("npm", ROOT / "data")
+def digits(offline_split: Split) -> tuple[np.ndarray, np.ndarray]:
+    split = offline_split
     every = np.arange(0, len(split.test_images), 2)  # 500 held-out digits, all ten classes
     return split.test_images[every], split.test_labels[every]
 

@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from conftest import write_split_as_idx
 
 from model.bounds import elbo, elbo_by_label, iwae_bound, refine_posterior
 from model.checkpoint import load_checkpoint, save_checkpoint
@@ -13,7 +14,6 @@ from model.config import ClassifierConfig, CVAEConfig
 from training import evaluate_cli
 from training.data import to_tensors
 from training.evaluate import mean_pairwise_distance
-from training.idx import write_idx
 from training.report import results_table
 from training.train import TrainConfig, train
 
@@ -21,23 +21,23 @@ from training.train import TrainConfig, train
 def test_iwae_is_tighter_than_the_elbo(cvae) -> None:
     x, y = torch.rand(6, 1, 28, 28), torch.tensor([0, 1, 2, 3, 4, 5])
     g = torch.Generator().manual_seed(0)
-    lower = elbo(cvae, x, y, samples=200, generator=g)
-    tighter = iwae_bound(cvae, x, y, k=200, chunk=64, generator=g)
+    lower = elbo(cvae, x, y, samples=100, generator=g)
+    tighter = iwae_bound(cvae, x, y, k=100, chunk=50, generator=g)
     assert (tighter >= lower - 0.5).all() and tighter.mean() > lower.mean()
     # With k = 1 the bound is a single-sample ELBO estimate: its mean over many draws is the ELBO.
-    many = x[:1].expand(2000, -1, -1, -1)
-    one = iwae_bound(cvae, many, y[:1].expand(2000), k=1, generator=g).mean()
-    assert abs(one - elbo(cvae, x[:1], y[:1], 2000, g)[0]) < 0.5
+    many = x[:1].expand(500, -1, -1, -1)
+    one = iwae_bound(cvae, many, y[:1].expand(500), k=1, generator=g).mean()
+    assert abs(one - elbo(cvae, x[:1], y[:1], 500, g)[0]) < 1.0
 
 
 def test_elbo_by_label_is_the_elbo_under_each_label(cvae) -> None:
     x = torch.rand(3, 1, 28, 28)
     g = torch.Generator().manual_seed(0)
-    table = elbo_by_label(cvae, x, samples=300, generator=g)
+    table = elbo_by_label(cvae, x, samples=100, generator=g)
     assert table.shape == (3, 10)
     for label in (0, 4, 9):
-        direct = elbo(cvae, x, torch.full((3,), label), samples=300, generator=g)
-        torch.testing.assert_close(table[:, label], direct, atol=0.5, rtol=0)
+        direct = elbo(cvae, x, torch.full((3,), label), samples=100, generator=g)
+        torch.testing.assert_close(table[:, label], direct, atol=1.0, rtol=0)
 
 
 def test_mean_pairwise_distance() -> None:
@@ -58,14 +58,7 @@ def trained(tmp_path, tiny_split):
         DigitClassifier(ClassifierConfig(channels=4, hidden_dim=8)).eval(),
         {"metrics": {"test_accuracy": 0.5}},
     )
-    data = tmp_path / "idx"
-    data.mkdir()
-    for prefix, images, labels in (
-        ("train", tiny_split.train_images, tiny_split.train_labels),
-        ("t10k", tiny_split.test_images, tiny_split.test_labels),
-    ):
-        write_idx(data / f"{prefix}-images-idx3-ubyte", images)
-        write_idx(data / f"{prefix}-labels-idx1-ubyte", labels)
+    write_split_as_idx(tiny_split, tmp_path / "idx")
     return tmp_path
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import write_split_as_idx
 
 from model.checkpoint import load_checkpoint
 from model.config import CVAEConfig
@@ -107,14 +108,7 @@ def test_help_documents_every_option(capsys) -> None:
 
 
 def test_cli_trains_from_idx_files_and_reports_bad_data_in_one_line(tmp_path, tiny_split, capsys) -> None:
-    from training.idx import write_idx
-
-    for prefix, images, labels in (
-        ("train", tiny_split.train_images, tiny_split.train_labels),
-        ("t10k", tiny_split.test_images, tiny_split.test_labels),
-    ):
-        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", images)
-        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    write_split_as_idx(tiny_split, tmp_path, ".gz")
     cli.main(
         [
             "--data",
@@ -146,14 +140,7 @@ def test_cli_trains_from_idx_files_and_reports_bad_data_in_one_line(tmp_path, ti
 
 def test_torchrun_with_two_cpu_processes(tmp_path, tiny_split) -> None:
     """DistributedDataParallel over gloo: two processes train one model and rank 0 writes the checkpoint."""
-    from training.idx import write_idx
-
-    for prefix, images, labels in (
-        ("train", tiny_split.train_images, tiny_split.train_labels),
-        ("t10k", tiny_split.test_images, tiny_split.test_labels),
-    ):
-        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", images)
-        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", labels)
+    write_split_as_idx(tiny_split, tmp_path)
     torchrun = Path(sys.executable).with_name("torchrun")
     result = subprocess.run(
         [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 from pathlib import Path
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
             seed=args.seed,
             device=args.device,
         )
-        print(metrics)
+        print(json.dumps(metrics))
 
     run_cli(parser, run, argv)
 

@@ -34,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--iwae-k", type=int, default=500, help="importance samples per image for the IWAE bound"
     )
     parser.add_argument(
+        "--refine-steps",
+        type=int,
+        default=50,
+        help="Adam steps refining q(z|x,y) per test image, for the refined -ELBO and the IWAE proposal",
+    )
+    parser.add_argument(
         "--label-samples", type=int, default=10, help="z samples per image and label for label inference"
     )
     parser.add_argument(
@@ -63,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
             y,
             elbo_samples=args.elbo_samples,
             iwae_k=args.iwae_k,
+            refine_steps=args.refine_steps,
             label_samples=args.label_samples,
             samples_per_class=args.samples_per_class,
             seed=args.seed,
