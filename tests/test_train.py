@@ -23,6 +23,24 @@ def _fast(epochs: int, **kwargs) -> TrainConfig:
     return TrainConfig(epochs=epochs, batch_size=32, lr=3e-3, kl_warmup=0, device="cpu", **kwargs)
 
 
+def _tiny_cli_args(data_dir: Path, out: Path) -> list[str]:
+    """cvae-train options for a small MLP on IDX files the test wrote."""
+    return [
+        "--data",
+        "idx",
+        "--data-dir",
+        str(data_dir),
+        "--arch",
+        "mlp",
+        "--hidden-dim",
+        "32",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
+
+
 def _weights(path) -> dict[str, torch.Tensor]:
     return load_checkpoint(path, "cvae").model.state_dict()
 
@@ -109,24 +127,7 @@ def test_help_documents_every_option(capsys) -> None:
 
 def test_cli_trains_from_idx_files_and_reports_bad_data_in_one_line(tmp_path, tiny_split, capsys) -> None:
     write_split_as_idx(tiny_split, tmp_path, ".gz")
-    cli.main(
-        [
-            "--data",
-            "idx",
-            "--data-dir",
-            str(tmp_path),
-            "--arch",
-            "mlp",
-            "--hidden-dim",
-            "32",
-            "--epochs",
-            "1",
-            "--device",
-            "cpu",
-            "--out",
-            str(tmp_path / "ckpt"),
-        ]
-    )
+    cli.main([*_tiny_cli_args(tmp_path, tmp_path / "ckpt"), "--epochs", "1"])
     assert load_checkpoint(tmp_path / "ckpt", "cvae").config["epochs"] == 1
     capsys.readouterr()
 
@@ -150,22 +151,11 @@ def test_torchrun_with_two_cpu_processes(tmp_path, tiny_split) -> None:
             "2",
             "-m",
             "training",
-            "--data",
-            "idx",
-            "--data-dir",
-            str(tmp_path),
-            "--arch",
-            "mlp",
-            "--hidden-dim",
-            "32",
+            *_tiny_cli_args(tmp_path, tmp_path / "ddp"),
             "--epochs",
             "2",
-            "--device",
-            "cpu",
             "--threads",
             "1",
-            "--out",
-            str(tmp_path / "ddp"),
         ],
         capture_output=True,
         text=True,
