@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -37,7 +38,8 @@ def save_loss_curves(history: list[dict[str, float]], path: Path, title: str) ->
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path.with_suffix(".tmp.png"))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     plt.close(fig)
-    path.with_suffix(".tmp.png").replace(path)
+    atomic_write_bytes(path, buffer.getvalue())
     return path
