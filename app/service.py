@@ -112,7 +112,7 @@ class ModelService:
         """Images in [0, 1] of `digit` for each row of z."""
         z = z.to(self.device, torch.float32)
         labels = torch.full((len(z),), digit, dtype=torch.long, device=self.device)
-        return torch.sigmoid(self.cvae.decode(z, labels))
+        return self.cvae.images(z, labels)
 
     def interpolate(self, digit: int, start: Tensor, end: Tensor, steps: int) -> tuple[Tensor, Tensor]:
         """Images along the spherical path from start to end, and the latents of each step."""
@@ -148,7 +148,7 @@ class ModelService:
         analysis = self.analyse(data, digit)
         classes = self.cvae.cfg.num_classes
         labels = torch.arange(classes, device=self.device)
-        return analysis, torch.sigmoid(self.cvae.decode(analysis.mu.expand(classes, -1), labels))
+        return analysis, self.cvae.images(analysis.mu.expand(classes, -1), labels)
 
     def _elbo_generator(self) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(ELBO_SEED)

@@ -133,6 +133,10 @@ class CVAE(nn.Module):
         """Logits of p(x|z,y); sigmoid() of them is the image."""
         return self.decoder(z, one_hot(y, self.cfg.num_classes))
 
+    def images(self, z: Tensor, y: Tensor) -> Tensor:
+        """The decoder's mean image for each (z, y), as pixel intensities in [0, 1]."""
+        return torch.sigmoid(self.decode(z, y))
+
     def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         mu, logvar = self.encode(x, y)
         z = self.reparameterize(mu, logvar)
@@ -151,4 +155,4 @@ class CVAE(nn.Module):
     ) -> Tensor:
         """New images of the digits `y`, as pixel intensities in [0, 1]."""
         z = self.sample_latents(len(y), temperature, generator)
-        return torch.sigmoid(self.decode(z, y.to(z.device)))
+        return self.images(z, y.to(z.device))

@@ -42,7 +42,7 @@ def test_reparameterization_draws_from_q() -> None:
 
 def test_changing_the_label_changes_the_decoder_output(cvae: CVAE) -> None:
     z = torch.randn(1, cvae.cfg.latent_dim).expand(10, -1)
-    images = torch.sigmoid(cvae.decode(z, torch.arange(10)))
+    images = cvae.images(z, torch.arange(10))
     for a in range(10):
         for b in range(a + 1, 10):
             assert not torch.allclose(images[a], images[b]), f"labels {a} and {b} decode alike"
