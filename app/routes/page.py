@@ -1,22 +1,27 @@
-"""The web page at /: a placeholder until the interactive page (a later issue) replaces it."""
+"""The web page at / and its static files: plain HTML, CSS and JavaScript that call only the public v1 API."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+# The page loads nothing from another host (no CDN, no external font); the browser enforces that too.
+CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'"
 
 router = APIRouter(tags=["page"])
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>cvae-digits</title></head>
-<body><h1>cvae-digits</h1>
-<p>A conditional VAE for handwritten digits.
-<img src="/v1/sample.png?digit=7&amp;n=16&amp;seed=0" alt="sixteen sampled sevens" width="240"></p>
-<p>The API: <a href="/docs">/docs</a> (interactive), <a href="/openapi.json">/openapi.json</a>.</p>
-</body></html>
-"""
+
+@router.get("/", response_class=FileResponse, include_in_schema=False)
+def page() -> FileResponse:
+    return FileResponse(
+        STATIC_DIR / "index.html", headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY}
+    )
 
 
-@router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def page() -> str:
-    return PAGE
+def static_files() -> StaticFiles:
+    """The page's scripts and style sheet, for mounting at /static."""
+    return StaticFiles(directory=STATIC_DIR)
