@@ -1,6 +1,7 @@
 """Screenshots of the page for the README, desktop and phone width: `make screenshots` (DEVELOPERS.md).
 
-Each shows sevens generated with a fixed seed and a 7 written on the pad, read and reconstructed.
+Each shows sevens generated with a fixed seed, the walk between seeds 1 and 2, and a 7 written on the pad,
+read and reconstructed.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ def main() -> None:
             page.goto(url)
             page.get_by_label("Seed (optional)").fill(str(SEED))
             generate(page, 7)
+            page.get_by_role("button", name="Interpolate").click()
             write_digit(page)
+            page.locator("#strip img").last.wait_for()
             page.locator("#transfer-images img").nth(9).wait_for()
             path = out / f"page-{name}.png"
             page.screenshot(path=path, full_page=True)

@@ -5,6 +5,8 @@ import { createPad } from "./pad.js";
 
 const $ = (id) => document.getElementById(id);
 const pngSource = (base64) => `data:image/png;base64,${base64}`;
+// A square grid, as /v1/sample.png makes by default.
+const gridColumns = (count) => Math.ceil(Math.sqrt(count));
 
 // Runs `task` with the section marked busy; its error, if any, becomes the text of the section's alert.
 async function withErrorsIn(alert, section, task) {
@@ -61,6 +63,7 @@ generateForm.addEventListener("submit", (event) => {
   withErrorsIn($("generate-error"), $("generate"), async () => {
     const result = await postJSON("/v1/sample", request);
     showImages($("grid"), result.images, (i) => `Generated ${digit}, number ${i + 1}`);
+    $("grid").style.setProperty("--columns", gridColumns(result.images.length));
     $("seed-used").textContent = `Seed used: ${result.seed} (enter it as the seed to get these again)`;
     await offerDownload(`digit-${digit}-seed-${result.seed}.png`);
   });
@@ -71,7 +74,7 @@ async function offerDownload(filename) {
   const images = [...$("grid").querySelectorAll("img")];
   await Promise.all(images.map((img) => img.decode()));
   const size = images[0].naturalWidth;
-  const columns = Math.ceil(Math.sqrt(images.length));
+  const columns = gridColumns(images.length);
   const canvas = document.createElement("canvas");
   canvas.width = columns * size;
   canvas.height = Math.ceil(images.length / columns) * size;
