@@ -4,12 +4,15 @@ every file the page refers to exists, and the page allows no other host (test_pa
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.routes.page import STATIC_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
 
 pytest_plugins = ["test_app_support"]  # the fixture `client`
 
@@ -43,3 +46,12 @@ def test_every_file_the_page_refers_to_is_served(client: TestClient) -> None:
             continue
         assert reference.startswith("/"), reference
         assert client.get(reference).status_code == 200, reference
+
+
+def test_every_static_file_ships_in_the_package() -> None:
+    """pyproject's package-data covers each file, so a non-editable install serves the whole page."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["app"]
+    for path in STATIC_DIR.rglob("*"):
+        if path.is_file():
+            assert any(path.relative_to(STATIC_DIR.parent).match(pattern) for pattern in patterns), path

@@ -3,6 +3,7 @@ shipped checkpoints served by uvicorn on 127.0.0.1 (DEVELOPERS.md says how to se
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 from collections.abc import Iterator
@@ -137,6 +138,21 @@ def test_uploaded_png_is_read_and_reconstructed(desktop: Visit, tmp_path: Path) 
     path.write_bytes(png_upload())
     desktop.page.get_by_label("Upload an image").set_input_files(path)
     expect_reading(desktop.page)
+
+
+def test_png_dropped_on_the_pad_is_read_and_reconstructed(desktop: Visit) -> None:
+    page = desktop.page
+    dropped = page.evaluate_handle(
+        """(base64) => {
+            const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], "digit.png", { type: "image/png" }));
+            return transfer;
+        }""",
+        base64.b64encode(png_upload()).decode(),
+    )
+    page.locator("#pad").dispatch_event("drop", {"dataTransfer": dropped})
+    expect_reading(page)
 
 
 def blank_png() -> bytes:
