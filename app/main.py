@@ -58,7 +58,6 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(operations.router)
     app.include_router(page.router)
-    app.mount("/static", page.static_files(), name="static")
     for router in (model_info.router, generation.router, uploads.router):
         app.include_router(router, dependencies=[Depends(require_api_key)])
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)

@@ -55,3 +55,11 @@ def test_every_static_file_ships_in_the_package() -> None:
     for path in STATIC_DIR.rglob("*"):
         if path.is_file():
             assert any(path.relative_to(STATIC_DIR.parent).match(pattern) for pattern in patterns), path
+
+
+@pytest.mark.parametrize(
+    "name", ["missing.js", "..%2Fmain.py", "..%2F..%2Fpyproject.toml", "%2Fetc%2Fpasswd"]
+)
+def test_only_the_page_files_are_served(client: TestClient, name: str) -> None:
+    response = client.get(f"/static/{name}")
+    assert response.status_code == 404 and "detail" in response.json()
