@@ -35,12 +35,13 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 
 
-def shipped_settings() -> Settings:
+def shipped_settings(**overrides: object) -> Settings:
     return Settings(
         checkpoint=ROOT / "checkpoints" / "cvae-mnist",
         classifier=ROOT / "checkpoints" / "digit-classifier",
         device="cpu",
         log_level="warning",
+        **overrides,
     )
 
 

@@ -7,6 +7,7 @@ import base64
 import io
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -60,23 +61,29 @@ class Visit:
         page.on("pageerror", lambda error: self.errors.append(str(error)))
 
 
-def visit(browser: sync_api.Browser, base_url: str, viewport: dict[str, int]) -> Iterator[Visit]:
+@contextmanager
+def visiting(browser: sync_api.Browser, url: str, viewport: dict[str, int]) -> Iterator[Visit]:
+    """The page at `url` in a fresh context; afterwards, no script of the page may have raised."""
     context = browser.new_context(viewport=viewport, accept_downloads=True)
-    opened = Visit(context.new_page())
-    opened.page.goto(base_url)
-    yield opened
-    context.close()
+    try:
+        opened = Visit(context.new_page())
+        opened.page.goto(url)
+        yield opened
+    finally:
+        context.close()
     assert opened.errors == [], "the page's scripts raised"
 
 
 @pytest.fixture
 def desktop(browser: sync_api.Browser, base_url: str) -> Iterator[Visit]:
-    yield from visit(browser, base_url, DESKTOP)
+    with visiting(browser, base_url, DESKTOP) as opened:
+        yield opened
 
 
 @pytest.fixture
 def phone(browser: sync_api.Browser, base_url: str) -> Iterator[Visit]:
-    yield from visit(browser, base_url, PHONE)
+    with visiting(browser, base_url, PHONE) as opened:
+        yield opened
 
 
 def image_widths(page: sync_api.Page, selector: str) -> list[int]:
@@ -211,6 +218,19 @@ def test_phone_width_has_no_horizontal_overflow(phone: Visit) -> None:
     expect_reading(page)
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow == 0
+
+
+def test_api_key_typed_on_the_page_is_sent(browser: sync_api.Browser) -> None:
+    """With CVAE_API_KEY set the page still loads; /v1 answers once the key is typed in."""
+    with serving(shipped_settings(api_key="page-test-key")) as url, visiting(browser, url, DESKTOP) as opened:
+        page = opened.page
+        page.get_by_role("button", name="Generate").click()
+        sync_api.expect(page.locator("#generate").get_by_role("alert")).to_contain_text("needs an API key")
+        page.get_by_text("API key", exact=True).click()
+        page.get_by_label("Needed only when the service sets one").fill("page-test-key")
+        generate(page, 4)
+        sync_api.expect(page.locator("#grid img")).to_have_count(16)
+        sync_api.expect(page.get_by_role("alert")).to_have_count(0)
 
 
 def test_page_asks_nothing_of_any_other_host(desktop: Visit, base_url: str) -> None:
