@@ -51,14 +51,14 @@ def browser() -> Iterator[sync_api.Browser]:
 
 
 class Visit:
-    """A page open at / in a fresh browser context, with every request and script error it made."""
+    """A page in a browser context, with every request the context made and every error the page raised."""
 
-    def __init__(self, page: sync_api.Page) -> None:
-        self.page = page
+    def __init__(self, context: sync_api.BrowserContext) -> None:
         self.requests: list[str] = []
         self.errors: list[str] = []
-        page.on("request", lambda request: self.requests.append(request.url))
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        context.on("request", lambda request: self.requests.append(request.url))
+        self.page = context.new_page()
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
 
 
 @contextmanager
@@ -66,7 +66,7 @@ def visiting(browser: sync_api.Browser, url: str, viewport: dict[str, int]) -> I
     """The page at `url` in a fresh context; afterwards, no script of the page may have raised."""
     context = browser.new_context(viewport=viewport, accept_downloads=True)
     try:
-        opened = Visit(context.new_page())
+        opened = Visit(context)
         opened.page.goto(url)
         yield opened
     finally:
@@ -234,11 +234,16 @@ def test_api_key_typed_on_the_page_is_sent(browser: sync_api.Browser) -> None:
 
 
 def test_page_asks_nothing_of_any_other_host(desktop: Visit, base_url: str) -> None:
+    """Every section used once; every request but the page's own data: URLs goes to the app's host."""
     page = desktop.page
     generate(page, 7)
+    page.get_by_role("button", name="Interpolate").click()
+    page.locator("#strip img").first.wait_for()
     write_digit(page)
     expect_reading(page)
     own = urlsplit(base_url).netloc
     asked = [url for url in desktop.requests if urlsplit(url).scheme not in ("data", "blob")]
-    assert {urlsplit(url).path for url in asked} >= {"/", "/static/app.js", "/v1/sample", "/v1/reconstruct"}
+    static = {f"/static/{name}" for name in ("app.js", "api.js", "pad.js", "style.css")}
+    v1 = {f"/v1/{name}" for name in ("sample", "interpolate", "reconstruct", "transfer")}
+    assert {urlsplit(url).path for url in asked} == {"/"} | static | v1
     assert [url for url in asked if urlsplit(url).netloc != own] == []

@@ -104,12 +104,17 @@ $("explore-form").addEventListener("submit", (event) => {
 
 // Reconstruct and transfer --------------------------------------------------------------------------------
 
+// Each stroke sends the drawing again; only the latest answer is shown, whatever order they arrive in.
+let latestAnalysis = 0;
+
 function analyse(file) {
+  const analysis = ++latestAnalysis;
   withErrorsIn($("reconstruct-error"), $("reconstruct"), async () => {
     const [reading, transfer] = await Promise.all([
       postFile("/v1/reconstruct", file),
       postFile("/v1/transfer", file),
     ]);
+    if (analysis !== latestAnalysis) return;
     showReading(reading);
     showImages($("transfer-images"), transfer.images, (digit) => `Your style written as ${digit}`);
   });
