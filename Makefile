@@ -3,8 +3,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_INSTALL := $(BIN)/pip install --quiet --constraint constraints.txt
 STAMP := $(VENV)/.installed
+# The browser tests drive Debian's Chromium; no step may fetch a browser of Playwright's own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install test lint format train-classifier train evaluate baseline reproduce results bench serve clean
+.PHONY: install test lint format train-classifier train evaluate baseline reproduce results bench serve screenshots clean
 
 install: $(STAMP)
 
@@ -52,6 +54,10 @@ bench: install
 # The shipped checkpoints over HTTP on port 8000 (settings: CVAE_* variables, see README).
 serve: install
 	$(BIN)/cvae-serve --port 8000
+
+# docs/page-desktop.png and docs/page-phone.png, the README's pictures of the page (needs /usr/bin/chromium).
+screenshots: install
+	$(BIN)/python tests/page_screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

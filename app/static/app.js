@@ -1,0 +1,162 @@
+// The page: generate, explore, reconstruct and transfer, each a form or an input wired to one API call.
+
+import { postFile, postJSON, useApiKey } from "./api.js";
+import { createPad } from "./pad.js";
+
+const $ = (id) => document.getElementById(id);
+const pngSource = (base64) => `data:image/png;base64,${base64}`;
+// A square grid, as /v1/sample.png makes by default.
+const gridColumns = (count) => Math.ceil(Math.sqrt(count));
+
+// Runs `task` with the section marked busy; its error, if any, becomes the text of the section's alert.
+async function withErrorsIn(alert, section, task) {
+  alert.hidden = true;
+  section.setAttribute("aria-busy", "true");
+  try {
+    await task();
+  } catch (error) {
+    alert.textContent = error.message;
+    alert.hidden = false;
+  } finally {
+    section.removeAttribute("aria-busy");
+  }
+}
+
+function showImages(container, images, describe) {
+  container.replaceChildren(
+    ...images.map((base64, i) => {
+      const figure = document.createElement("figure");
+      const img = document.createElement("img");
+      img.src = pngSource(base64);
+      img.alt = describe(i);
+      figure.append(img);
+      return figure;
+    }),
+  );
+}
+
+function selectedDigit() {
+  return Number(document.querySelector(".digit[aria-pressed=true]").dataset.digit);
+}
+
+// Generate ------------------------------------------------------------------------------------------------
+
+const generateForm = $("generate-form");
+
+for (const button of document.querySelectorAll(".digit")) {
+  button.addEventListener("click", () => {
+    for (const other of document.querySelectorAll(".digit")) other.setAttribute("aria-pressed", "false");
+    button.setAttribute("aria-pressed", "true");
+    generateForm.requestSubmit();
+  });
+}
+
+$("temperature").addEventListener("input", (event) => {
+  $("temperature-value").value = Number(event.target.value).toFixed(1);
+});
+
+generateForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const digit = selectedDigit();
+  const seed = $("seed").value === "" ? null : Number($("seed").value);
+  const request = { digit, n: Number($("count").value), seed, temperature: Number($("temperature").value) };
+  withErrorsIn($("generate-error"), $("generate"), async () => {
+    const result = await postJSON("/v1/sample", request);
+    showImages($("grid"), result.images, (i) => `Generated ${digit}, number ${i + 1}`);
+    $("grid").style.setProperty("--columns", gridColumns(result.images.length));
+    $("seed-used").textContent = `Seed used: ${result.seed} (enter it as the seed to get these again)`;
+    await offerDownload(`digit-${digit}-seed-${result.seed}.png`);
+  });
+});
+
+// The grid as one PNG, drawn from the images on the page, so the file holds exactly what is shown.
+async function offerDownload(filename) {
+  const images = [...$("grid").querySelectorAll("img")];
+  await Promise.all(images.map((img) => img.decode()));
+  const size = images[0].naturalWidth;
+  const columns = gridColumns(images.length);
+  const canvas = document.createElement("canvas");
+  canvas.width = columns * size;
+  canvas.height = Math.ceil(images.length / columns) * size;
+  const context = canvas.getContext("2d");
+  images.forEach((img, i) => context.drawImage(img, (i % columns) * size, Math.floor(i / columns) * size));
+  const link = $("download");
+  link.href = canvas.toDataURL("image/png");
+  link.download = filename;
+  link.hidden = false;
+}
+
+// Explore -------------------------------------------------------------------------------------------------
+
+$("explore-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const digit = selectedDigit();
+  const request = {
+    digit,
+    seeds: [Number($("seed-from").value), Number($("seed-to").value)],
+    steps: Number($("steps").value),
+  };
+  withErrorsIn($("explore-error"), $("explore"), async () => {
+    const result = await postJSON("/v1/interpolate", request);
+    showImages($("strip"), result.images, (i) => `${digit}, step ${i + 1} of ${result.steps}`);
+  });
+});
+
+// Reconstruct and transfer --------------------------------------------------------------------------------
+
+// Each stroke sends the drawing again; only the latest answer is shown, whatever order they arrive in.
+let latestAnalysis = 0;
+
+function analyse(file) {
+  const analysis = ++latestAnalysis;
+  withErrorsIn($("reconstruct-error"), $("reconstruct"), async () => {
+    const [reading, transfer] = await Promise.all([
+      postFile("/v1/reconstruct", file),
+      postFile("/v1/transfer", file),
+    ]);
+    if (analysis !== latestAnalysis) return;
+    showReading(reading);
+    showImages($("transfer-images"), transfer.images, (digit) => `Your style written as ${digit}`);
+  });
+}
+
+function showReading(reading) {
+  $("input-image").src = pngSource(reading.input);
+  $("reconstruction").src = pngSource(reading.reconstruction);
+  $("predicted").textContent = reading.digit;
+  $("probabilities").replaceChildren(
+    ...reading.probabilities.map((p, digit) => {
+      const item = document.createElement("li");
+      const track = document.createElement("span");
+      const bar = document.createElement("span");
+      track.className = "track";
+      bar.className = "bar";
+      bar.style.width = `${(100 * p).toFixed(1)}%`;
+      track.append(bar);
+      item.append(`${digit}`, track, `${(100 * p).toFixed(1)}%`);
+      item.classList.toggle("chosen", digit === reading.digit);
+      return item;
+    }),
+  );
+  $("latent-mean").replaceChildren(
+    ...reading.mu.map((value) => {
+      const item = document.createElement("li");
+      item.textContent = value.toFixed(2);
+      return item;
+    }),
+  );
+  $("analysis").hidden = false;
+}
+
+const pad = createPad($("pad"), async () => analyse(await pad.toFile()));
+$("clear").addEventListener("click", () => pad.clear());
+$("file").addEventListener("change", (event) => {
+  if (event.target.files.length) analyse(event.target.files[0]);
+});
+$("pad").addEventListener("dragover", (event) => event.preventDefault());
+$("pad").addEventListener("drop", (event) => {
+  event.preventDefault();
+  if (event.dataTransfer.files.length) analyse(event.dataTransfer.files[0]);
+});
+
+$("api-key").addEventListener("input", (event) => useApiKey(event.target.value));

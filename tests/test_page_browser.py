@@ -1,0 +1,249 @@
+"""The page at / in a real browser: Debian's Chromium, driven by Playwright, against the app with the
+shipped checkpoints served by uvicorn on 127.0.0.1 (DEVELOPERS.md says how to set this up)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from browser_support import (
+    CHROMIUM,
+    DESKTOP,
+    PHONE,
+    generate,
+    launch_chromium,
+    serving,
+    shipped_settings,
+    write_digit,
+)
+from PIL import Image
+from test_app_support import png_upload
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"browser tests need Debian's Chromium at {CHROMIUM}: apt-get install chromium (see DEVELOPERS.md)",
+        allow_module_level=True,
+    )
+pytest_plugins = ["test_app_support"]  # torch's thread count restored after this module's in-process app
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="browser tests need playwright: pip install -e '.[dev]' (see DEVELOPERS.md)"
+)
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    with serving(shipped_settings()) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[sync_api.Browser]:
+    with sync_api.sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        yield browser
+        browser.close()
+
+
+class Visit:
+    """A page in a browser context, with every request the context made and every error the page raised."""
+
+    def __init__(self, context: sync_api.BrowserContext) -> None:
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        context.on("request", lambda request: self.requests.append(request.url))
+        self.page = context.new_page()
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+
+@contextmanager
+def visiting(browser: sync_api.Browser, url: str, viewport: dict[str, int]) -> Iterator[Visit]:
+    """The page at `url` in a fresh context; afterwards, no script of the page may have raised."""
+    context = browser.new_context(viewport=viewport, accept_downloads=True)
+    try:
+        opened = Visit(context)
+        opened.page.goto(url)
+        yield opened
+    finally:
+        context.close()
+    assert opened.errors == [], "the page's scripts raised"
+
+
+@pytest.fixture
+def desktop(browser: sync_api.Browser, base_url: str) -> Iterator[Visit]:
+    with visiting(browser, base_url, DESKTOP) as opened:
+        yield opened
+
+
+@pytest.fixture
+def phone(browser: sync_api.Browser, base_url: str) -> Iterator[Visit]:
+    with visiting(browser, base_url, PHONE) as opened:
+        yield opened
+
+
+def image_widths(page: sync_api.Page, selector: str) -> list[int]:
+    """The natural widths of the images matched: 0 for one the browser could not decode."""
+    return page.locator(selector).evaluate_all(
+        "images => images.map(img => img.complete && img.naturalWidth)"
+    )
+
+
+def expect_reading(page: sync_api.Page) -> None:
+    """A reconstruction, a predicted digit with ten probabilities, the latent mean and ten transfers."""
+    sync_api.expect(page.locator("#analysis")).to_be_visible()
+    assert page.locator("#predicted").inner_text() in [str(digit) for digit in range(10)]
+    assert page.locator("#reconstruction").get_attribute("src").startswith("data:image/png;base64,")
+    page.locator("#transfer-images img").nth(9).wait_for()
+    assert image_widths(page, "#input-image, #reconstruction, #transfer-images img") == [28] * 12
+    sync_api.expect(page.locator("#probabilities li")).to_have_count(10)
+    assert page.locator("#latent-mean li").count() > 0
+    sync_api.expect(page.get_by_role("alert")).to_have_count(0)  # hidden alerts are not in the a11y tree
+
+
+def test_page_loads_with_its_sections(desktop: Visit) -> None:
+    page = desktop.page
+    assert page.title() == "cvae-digits"
+    for name in ("Generate", "Explore", "Reconstruct", "Style transfer"):
+        sync_api.expect(page.get_by_role("heading", name=name)).to_be_visible()
+    sync_api.expect(page.locator(".digit")).to_have_count(10)
+    sync_api.expect(page.get_by_label("Drawing area for a digit")).to_be_visible()
+
+
+def test_digit_7_gives_16_images_a_seed_and_a_download(desktop: Visit, tmp_path: Path) -> None:
+    page = desktop.page
+    generate(page, 7)
+    sync_api.expect(page.locator("#grid img")).to_have_count(16)
+    assert image_widths(page, "#grid img") == [28] * 16
+    seed = re.search(r"Seed used: (\d+)", page.locator("#seed-used").inner_text()).group(1)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download PNG").click()
+    assert download.value.suggested_filename == f"digit-7-seed-{seed}.png"
+    saved = tmp_path / "grid.png"
+    download.value.save_as(saved)
+    assert Image.open(saved).size == (4 * 28, 4 * 28)
+
+    # The seed shown gives the same images again.
+    shown = page.locator("#grid img").evaluate_all("images => images.map(img => img.src)")
+    page.get_by_label("Seed (optional)").fill(seed)
+    page.get_by_role("button", name="Generate").click()
+    sync_api.expect(page.locator("#seed-used")).to_contain_text(seed)
+    assert page.locator("#grid img").evaluate_all("images => images.map(img => img.src)") == shown
+
+
+def test_written_digit_is_read_and_reconstructed(desktop: Visit) -> None:
+    write_digit(desktop.page)
+    expect_reading(desktop.page)
+
+
+def test_uploaded_png_is_read_and_reconstructed(desktop: Visit, tmp_path: Path) -> None:
+    path = tmp_path / "digit.png"
+    path.write_bytes(png_upload())
+    desktop.page.get_by_label("Upload an image").set_input_files(path)
+    expect_reading(desktop.page)
+
+
+def test_png_dropped_on_the_pad_is_read_and_reconstructed(desktop: Visit) -> None:
+    page = desktop.page
+    dropped = page.evaluate_handle(
+        """(base64) => {
+            const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], "digit.png", { type: "image/png" }));
+            return transfer;
+        }""",
+        base64.b64encode(png_upload()).decode(),
+    )
+    page.locator("#pad").dispatch_event("drop", {"dataTransfer": dropped})
+    expect_reading(page)
+
+
+def blank_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (64, 64), 255).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("notes.txt", b"not a digit, just some words\n", "Not an image"),
+        ("blank.png", blank_png(), "No ink found"),
+    ],
+)
+def test_bad_upload_shows_a_readable_error(
+    desktop: Visit, tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    desktop.page.get_by_label("Upload an image").set_input_files(path)
+    alert = desktop.page.locator("#reconstruct").get_by_role("alert")
+    sync_api.expect(alert).to_be_visible()
+    sync_api.expect(alert).to_contain_text(message)
+    sync_api.expect(desktop.page.locator("#analysis")).to_be_hidden()
+
+
+def test_interpolation_strip_between_two_seeds(desktop: Visit) -> None:
+    page = desktop.page
+    generate(page, 2)
+    page.get_by_label("Steps").fill("6")
+    page.get_by_role("button", name="Interpolate").click()
+    sync_api.expect(page.locator("#strip img")).to_have_count(6)
+    assert image_widths(page, "#strip img") == [28] * 6
+
+
+def test_keyboard_alone_picks_a_digit(desktop: Visit) -> None:
+    page = desktop.page
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.dataset.digit") == "3":
+            break
+    else:
+        pytest.fail("Tab never reached the digit 3")
+    page.keyboard.press("Enter")
+    sync_api.expect(page.locator("#grid img")).to_have_count(16)
+    sync_api.expect(page.get_by_role("button", name="3", exact=True)).to_have_attribute(
+        "aria-pressed", "true"
+    )
+
+
+def test_phone_width_has_no_horizontal_overflow(phone: Visit) -> None:
+    page = phone.page
+    generate(page, 5)
+    write_digit(page)
+    expect_reading(page)
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow == 0
+
+
+def test_api_key_typed_on_the_page_is_sent(browser: sync_api.Browser) -> None:
+    """With CVAE_API_KEY set the page still loads; /v1 answers once the key is typed in."""
+    with serving(shipped_settings(api_key="page-test-key")) as url, visiting(browser, url, DESKTOP) as opened:
+        page = opened.page
+        page.get_by_role("button", name="Generate").click()
+        sync_api.expect(page.locator("#generate").get_by_role("alert")).to_contain_text("needs an API key")
+        page.get_by_text("API key", exact=True).click()
+        page.get_by_label("Needed only when the service sets one").fill("page-test-key")
+        generate(page, 4)
+        sync_api.expect(page.locator("#grid img")).to_have_count(16)
+        sync_api.expect(page.get_by_role("alert")).to_have_count(0)
+
+
+def test_page_asks_nothing_of_any_other_host(desktop: Visit, base_url: str) -> None:
+    """Every section used once; every request but the page's own data: URLs goes to the app's host."""
+    page = desktop.page
+    generate(page, 7)
+    page.get_by_role("button", name="Interpolate").click()
+    page.locator("#strip img").first.wait_for()
+    write_digit(page)
+    expect_reading(page)
+    own = urlsplit(base_url).netloc
+    asked = [url for url in desktop.requests if urlsplit(url).scheme not in ("data", "blob")]
+    static = {f"/static/{name}" for name in ("app.js", "api.js", "pad.js", "style.css")}
+    v1 = {f"/v1/{name}" for name in ("sample", "interpolate", "reconstruct", "transfer")}
+    assert {urlsplit(url).path for url in asked} == {"/"} | static | v1
+    assert [url for url in asked if urlsplit(url).netloc != own] == []
