@@ -4,7 +4,8 @@ BIN := $(VENV)/bin
 PIP_INSTALL := $(BIN)/pip install --quiet --constraint constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint format train-classifier train evaluate baseline reproduce results bench serve clean
+.PHONY: install test lint format train-classifier train evaluate baseline reproduce results bench serve clean \
+	docker-smoke
 
 install: $(STAMP)
 
@@ -17,6 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint --failure-threshold error Dockerfile
 
 format: install
 	$(BIN)/ruff format .
@@ -52,6 +54,11 @@ bench: install
 # The shipped checkpoints over HTTP on port 8000 (settings: CVAE_* variables, see README).
 serve: install
 	$(BIN)/cvae-serve --port 8000
+
+# The Docker image built offline and served from, as CI does it (README, "Docker"): needs root, and says
+# SKIPPED where Docker cannot run.
+docker-smoke: install
+	PYTHON=$(BIN)/python docker/smoke-test.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
