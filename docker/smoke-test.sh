@@ -32,10 +32,10 @@ if "$python" -c 'import socket, sys; sys.exit(socket.socket().connect_ex(("127.0
     exit 1
 fi
 
+started=$SECONDS
 work=$(mktemp -d /tmp/cvae-docker.XXXXXX)
 dockerd_pid=
 container=
-
 cleanup() {
     local status=$?
     if [[ -n $container ]]; then
@@ -50,14 +50,19 @@ cleanup() {
         done
         kill -KILL "$dockerd_pid" 2>/dev/null || true
     fi
-    # Whatever a killed daemon left mounted under $work, deepest first, so that rm can remove it.
+    # Whatever the daemon left mounted under $work, deepest first, then the tmpfs itself.
     awk -v root="$work" 'index($2, root) == 1 {print $2}' /proc/mounts | sort -r | xargs -r umount -l
     rm -rf "$work" wheels
+    echo "docker-smoke: cleaned up ($((SECONDS - started)) s in all)"
     exit "$status"
 }
 trap cleanup EXIT
 
-started=$SECONDS
+# Everything the daemon writes (about 4 GB at the peak, tens of thousands of small files) lives in memory:
+# deleting it from this machine's shared disk took up to 3 minutes, unmounting a tmpfs takes none.
+mount -t tmpfs -o size=10g,mode=0700 cvae-docker-smoke "$work" ||
+    skip "cannot mount a tmpfs here, so Docker's daemon could not mount its layers either"
+
 export DOCKER_HOST="unix://$work/docker.sock"
 dockerd --storage-driver=overlay2 --data-root "$work/data" --exec-root "$work/exec" \
     --pidfile "$work/dockerd.pid" --host "$DOCKER_HOST" --iptables=false --bridge=none \
@@ -90,9 +95,12 @@ tar -C "$work/rootfs" -c . | docker import - "$base" >/dev/null
 
 echo "docker-smoke: downloading the image's wheels (Python 3.11, glibc x86_64) into wheels/"
 rm -rf wheels
-"$python" -m pip download --quiet --dest wheels --only-binary=:all: --python-version 3.11 \
+"$python" -m pip download --dest wheels --only-binary=:all: --python-version 3.11 \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-    --constraint constraints.txt . setuptools
+    --constraint constraints.txt . setuptools >"$work/pip.log" 2>&1 || {
+    tail -n 20 "$work/pip.log" >&2
+    exit 1
+}
 # A CUDA torch (several GB) here would mean this machine's pip sees no CPU build of the pinned version.
 if ! compgen -G 'wheels/torch-*+cpu-*.whl' >/dev/null; then
     echo "docker-smoke: pip chose no CPU build of torch: $(ls wheels/torch-* 2>/dev/null)" >&2
@@ -107,7 +115,8 @@ docker build --network host --build-arg BASE_IMAGE="$base" --build-arg PIP_NO_IN
     exit 1
 }
 size_mb=$(($(docker image inspect --format '{{.Size}}' "$image") / 1000000))
-echo "docker-smoke: image size ${size_mb} MB (base $base included)"
+base_mb=$(($(docker image inspect --format '{{.Size}}' "$base") / 1000000))
+echo "docker-smoke: image size ${size_mb} MB, of which ${base_mb} MB is the base $base"
 if ((size_mb > max_image_mb)); then
     echo "docker-smoke: the image is over ${max_image_mb} MB" >&2
     exit 1
