@@ -6,7 +6,7 @@
 # GPU hosts: --build-arg TORCH_INDEX_URL=<a CUDA wheel index of PyTorch>, then run with
 # `--gpus all -e CVAE_DEVICE=cuda`.
 
-# Debian's python3 is 3.11, the Python the pinned torch wheels are built for; CI passes a base it built itself.
+# Debian bookworm's python3 is 3.11, the Python of the pinned torch wheels; CI passes a base it built itself.
 ARG BASE_IMAGE=debian:bookworm-slim
 
 FROM ${BASE_IMAGE} AS build

@@ -125,19 +125,20 @@ fi
 echo "docker-smoke: checking the image holds no build tools and runs as a non-root user"
 docker run --rm --pull never --network none --entrypoint /bin/sh "$image" -c '
     set -eu
-    [ "$(id -u)" -ne 0 ] || { echo "runs as root"; exit 1; }
+    [ "$(id -u)" -ne 0 ] || { echo "docker-smoke: the image runs as root" >&2; exit 1; }
     for tool in gcc cc g++ make pip pip3; do
-        if command -v "$tool" >/dev/null; then echo "holds $tool"; exit 1; fi
+        if command -v "$tool" >/dev/null; then echo "docker-smoke: the image holds $tool" >&2; exit 1; fi
     done
     for dir in /root/.cache /tmp/pip /srv/cvae/wheels /srv/cvae/tests /srv/cvae/data; do
-        if [ -e "$dir" ]; then echo "holds $dir"; exit 1; fi
+        if [ -e "$dir" ]; then echo "docker-smoke: the image holds $dir" >&2; exit 1; fi
     done'
 
 echo "docker-smoke: serving"
 # The image's own CMD and HEALTHCHECK, the latter probing every 2 s instead of 30 s.
 container=$(docker run --detach --pull never --network host --health-interval 2s "$image")
+health_format='{{if .State.Health}}{{.State.Health.Status}}{{else}}no HEALTHCHECK{{end}}'
 for _ in $(seq 90); do
-    health=$(docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$container")
+    health=$(docker inspect --format "$health_format" "$container")
     [[ $health == healthy || $(docker inspect --format '{{.State.Running}}' "$container") == false ]] && break
     sleep 1
 done
