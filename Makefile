@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 # The browser tests drive Debian's Chromium; no step may fetch a browser of Playwright's own.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install test lint format train-classifier train evaluate baseline reproduce results bench serve screenshots clean
+.PHONY: install test lint format train-classifier train evaluate baseline reproduce results bench serve \
+	screenshots docker-smoke clean
 
 install: $(STAMP)
 
@@ -19,6 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint --failure-threshold error Dockerfile
 
 format: install
 	$(BIN)/ruff format .
@@ -58,6 +60,11 @@ serve: install
 # docs/page-desktop.png and docs/page-phone.png, the README's pictures of the page (needs /usr/bin/chromium).
 screenshots: install
 	$(BIN)/python tests/page_screenshots.py
+
+# The Docker image built offline and served from, as CI does it (README, "Docker"): needs root, and says
+# SKIPPED where Docker cannot run.
+docker-smoke: install
+	PYTHON=$(BIN)/python docker/smoke-test.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
