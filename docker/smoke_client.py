@@ -25,14 +25,18 @@ class SmokeError(Exception):
     pass
 
 
-def request(url: str, body: bytes | None = None, content_type: str | None = None) -> dict:
+def fetch(url: str, body: bytes | None = None, content_type: str | None = None) -> bytes:
     headers = {"Content-Type": content_type} if content_type else {}
     req = urllib.request.Request(url, data=body, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as response:
-            return json.load(response)
+            return response.read()
     except urllib.error.HTTPError as e:
         raise SmokeError(f"{url}: HTTP {e.code}: {e.read()[:200]!r}") from e
+
+
+def request(url: str, body: bytes | None = None, content_type: str | None = None) -> dict:
+    return json.loads(fetch(url, body, content_type))
 
 
 def post_json(url: str, payload: dict) -> dict:
@@ -97,7 +101,15 @@ def smoke(base: str) -> None:
         recognised += answer["digit"] == DIGIT
     if recognised < SAMPLES - 1:
         raise SmokeError(f"only {recognised} of {SAMPLES} sampled {DIGIT}s were recognised as {DIGIT}")
-    print(f"smoke: /v1/model, /v1/sample, /v1/reconstruct answer; {recognised}/{SAMPLES} {DIGIT}s recognised")
+    # The page's files ship in the image: the page and the script it loads.
+    page = fetch(f"{base}/").decode()
+    if '<script type="module" src="/static/app.js">' not in page or b"/v1/sample" not in fetch(
+        f"{base}/static/app.js"
+    ):
+        raise SmokeError("/ does not serve the page with its scripts")
+    print(
+        f"smoke: /, /v1/model, /v1/sample, /v1/reconstruct answer; {recognised}/{SAMPLES} {DIGIT}s recognised"
+    )
 
 
 def main() -> int:
