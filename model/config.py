@@ -14,7 +14,7 @@ class CVAEConfig:
     """Sizes of a CVAE; `hidden_dim` is used by `mlp`, `channels` by `conv`."""
 
     arch: Arch = "conv"
-    latent_dim: int = 16
+    latent_dim: int = 12
     hidden_dim: int = 400
     channels: int = 32
     num_classes: int = 10

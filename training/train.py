@@ -38,11 +38,11 @@ STATE_FILE = "resume_state.safetensors"
 class TrainConfig:
     """Optimisation settings; saved in config.json under "training"."""
 
-    epochs: int = 60
+    epochs: int = 90
     batch_size: int = 64
     lr: float = 2e-3
     schedule: str = "onecycle"
-    beta: float = 1.0
+    beta: float = 1.2
     kl_warmup: int = 3
     augment: float = 0.5
     seed: int = 0
