@@ -28,6 +28,7 @@ def test_recorded_metrics_are_consistent_and_beat_the_baseline(shipped) -> None:
     assert metrics["test_neg_elbo"] < baseline["test_neg_elbo"] - 8
     assert metrics["conditional_sample_accuracy"] > baseline["conditional_sample_accuracy"] + 0.1
     assert metrics["label_inference_accuracy"] >= 0.97
+    assert metrics["conditional_sample_accuracy"] >= 0.98
     assert metrics["diversity_ratio_min"] >= 0.7
     assert classifier.config["metrics"]["test_accuracy"] >= 0.985
     assert cvae.config["data"]["train_size"] == 9000 and classifier.config["data"]["train_size"] == 9000
@@ -40,7 +41,7 @@ def test_samples_are_recognised_as_the_digit_asked_for(shipped) -> None:
     wanted = torch.arange(10).repeat_interleave(30)
     images = cvae.model.generate(wanted, 1.0, torch.Generator().manual_seed(12345))
     accuracy = (classify(classifier.model, images) == wanted).float().mean().item()
-    assert accuracy >= 0.93  # the full evaluation (100 per digit, seed 0) records ~0.96
+    assert accuracy >= 0.96  # the full evaluation (100 per digit, seed 0) records 0.987
 
 
 def test_figures_are_committed_beside_the_checkpoint() -> None:
