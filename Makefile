@@ -40,9 +40,9 @@ evaluate: install
 	$(BIN)/cvae-evaluate checkpoints/cvae-mnist
 
 # pytorch/examples' VAE made conditional: MLP 784-400-20, Adam 1e-3, batch 128, no schedule, no KL warm-up,
-# beta 1, no jitter.
+# beta 1, no jitter, float32.
 BASELINE := --arch mlp --hidden-dim 400 --latent-dim 20 --batch-size 128 --lr 1e-3 --schedule constant --kl-warmup 0 \
-	--beta 1 --augment 0
+	--beta 1 --augment 0 --precision fp32
 
 baseline: install
 	$(BIN)/cvae-train $(BASELINE) --epochs 10 --out checkpoints/mlp-baseline-10

@@ -25,6 +25,7 @@ def test_recorded_metrics_are_consistent_and_beat_the_baseline(shipped) -> None:
     # Each bound is tighter than the one before: IWAE <= -ELBO with refined q <= -ELBO with the encoder's q.
     assert metrics["test_iwae_nll"] <= metrics["test_neg_elbo_refined"] <= metrics["test_neg_elbo"]
     assert metrics["iwae_k"] >= 500 and metrics["test_neg_elbo_samples"] == 10
+    assert metrics["test_neg_elbo"] <= 92
     assert metrics["test_neg_elbo"] < baseline["test_neg_elbo"] - 8
     assert metrics["conditional_sample_accuracy"] > baseline["conditional_sample_accuracy"] + 0.1
     assert metrics["label_inference_accuracy"] >= 0.97
@@ -41,7 +42,7 @@ def test_samples_are_recognised_as_the_digit_asked_for(shipped) -> None:
     wanted = torch.arange(10).repeat_interleave(30)
     images = cvae.model.generate(wanted, 1.0, torch.Generator().manual_seed(12345))
     accuracy = (classify(classifier.model, images) == wanted).float().mean().item()
-    assert accuracy >= 0.96  # the full evaluation (100 per digit, seed 0) records 0.987
+    assert accuracy >= 0.96  # the full evaluation (100 per digit, seed 0) records 0.992
 
 
 def test_figures_are_committed_beside_the_checkpoint() -> None:

@@ -11,6 +11,7 @@ from conftest import write_split_as_idx
 
 from model.checkpoint import load_checkpoint
 from model.config import CVAEConfig
+from model.device import autocast_dtype
 from training import cli
 from training import train as train_module
 from training.train import STATE_FILE, TrainConfig, train
@@ -45,9 +46,15 @@ def _weights(path) -> dict[str, torch.Tensor]:
     return load_checkpoint(path, "cvae").model.state_dict()
 
 
-@pytest.mark.parametrize("model_cfg", [TINY_MLP, TINY_CONV], ids=["mlp", "conv"])
-def test_tiny_run_writes_a_loadable_checkpoint_whose_loss_fell(tmp_path, tiny_split, model_cfg) -> None:
-    train(model_cfg, _fast(2), tiny_split, tmp_path / "run")
+@pytest.mark.parametrize(
+    ("model_cfg", "precision"),
+    [(TINY_MLP, "fp32"), (TINY_CONV, "fp32"), (TINY_CONV, "bf16")],
+    ids=["mlp", "conv", "conv-bf16"],
+)
+def test_tiny_run_writes_a_loadable_checkpoint_whose_loss_fell(
+    tmp_path, tiny_split, model_cfg, precision
+) -> None:
+    train(model_cfg, _fast(2, precision=precision), tiny_split, tmp_path / "run")
     loaded = load_checkpoint(tmp_path / "run", "cvae")
     history = loaded.config["training"]["history"]
     assert [h["epoch"] for h in history] == [1, 2]
@@ -97,6 +104,19 @@ def test_same_seed_same_result_other_seed_other_result(tmp_path, tiny_split) -> 
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
+def test_precision_choice(monkeypatch) -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert autocast_dtype("fp32", cuda) is None
+    assert autocast_dtype("bf16", cpu) == torch.bfloat16
+    assert autocast_dtype("auto", cuda) == torch.bfloat16
+    for native in (True, False):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda native=native: native)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+        assert autocast_dtype("auto", cpu) == (torch.bfloat16 if native else None)
+    with pytest.raises(ValueError, match="precision"):
+        autocast_dtype("fp16", cpu)
+
+
 def test_help_documents_every_option(capsys) -> None:
     with pytest.raises(SystemExit):
         cli.main(["--help"])
@@ -109,6 +129,7 @@ def test_help_documents_every_option(capsys) -> None:
         "--epochs",
         "--batch-size",
         "--lr",
+        "--precision",
         "--schedule",
         "--beta",
         "--kl-warmup",

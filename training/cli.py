@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=TRAIN_DEFAULTS.augment,
         help="probability that a training image is mildly warped (±8°, ±5%% scale, ±1 px; 0: off)",
     )
+    opt.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "fp32"),
+        default=TRAIN_DEFAULTS.precision,
+        help="bf16 autocast or plain fp32; auto: bf16 where the GPU or CPU computes it natively",
+    )
     add_run_arguments(parser, TRAIN_DEFAULTS.seed, TRAIN_DEFAULTS.device)
     parser.add_argument("--out", default="checkpoints/cvae-mnist", help="checkpoint directory to write")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")

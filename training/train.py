@@ -25,7 +25,7 @@ from model.bounds import elbo
 from model.checkpoint import CONFIG_FILE, read_config, save_checkpoint, save_tensors
 from model.config import CVAEConfig
 from model.cvae import CVAE
-from model.device import resolve_device
+from model.device import autocast_dtype, resolve_device
 from model.loss import cvae_loss
 from training.augment import jitter
 from training.data import Split, epoch_order, to_tensors
@@ -38,13 +38,14 @@ STATE_FILE = "resume_state.safetensors"
 class TrainConfig:
     """Optimisation settings; saved in config.json under "training"."""
 
-    epochs: int = 90
+    epochs: int = 140
     batch_size: int = 64
     lr: float = 2e-3
     schedule: str = "onecycle"
     beta: float = 1.2
     kl_warmup: int = 3
     augment: float = 0.5
+    precision: str = "auto"
     seed: int = 0
     device: str = "auto"
 
@@ -124,7 +125,9 @@ def train(
     if ddp.world_size > 1 and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     torch.manual_seed(train_cfg.seed)
-    model = CVAE(model_cfg).to(device)
+    # channels_last: the layout oneDNN and cuDNN convolve fastest (no effect on the MLP's weights).
+    model = CVAE(model_cfg).to(device, memory_format=torch.channels_last)
+    amp_dtype = autocast_dtype(train_cfg.precision, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr)
     history: list[dict[str, float]] = []
     start_epoch = 0
@@ -145,7 +148,8 @@ def train(
     x_test, y_test = (t.to(device) for t in to_tensors(split.test_images, split.test_labels))
     steps_per_epoch = math.ceil(len(x_train) / train_cfg.batch_size)
     total_steps = train_cfg.epochs * steps_per_epoch
-    use_amp = device.type == "cuda"
+    if ddp.is_main:
+        log.info("training on %s in %s", device, amp_dtype or torch.float32)
 
     for epoch in range(start_epoch, train_cfg.epochs):
         model.train()
@@ -169,7 +173,7 @@ def train(
                 x = jitter(x, augment_rng, train_cfg.augment)
             for group in optimizer.param_groups:
                 group["lr"] = train_cfg.lr_at(step, total_steps)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 logits, mu, logvar = net(x, y)
             loss = cvae_loss(
                 logits.float(),
