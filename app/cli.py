@@ -1,8 +1,9 @@
-"""`cvae-serve`: check the checkpoints, then serve the API with uvicorn.
+"""`cvae-serve`: load the checkpoints, then serve the API with uvicorn.
 
-The options are written into the CVAE_* environment, so every uvicorn worker process builds the same
-Settings. The checkpoints are loaded once here before uvicorn starts, so that a missing or corrupt one stops
-start-up with one line on stderr and a non-zero exit instead of a worker's traceback.
+The checkpoints are loaded here before uvicorn starts, so that a missing or corrupt one stops start-up with
+one line on stderr and a non-zero exit instead of a worker's traceback. With one worker (the default) the
+app serves those very models; with --workers N, each worker process loads its own copy, its settings
+(the options below included) passed down as CVAE_* environment variables.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
+from app.main import create_app
 from app.service import ModelService
 from app.settings import Settings
 from model.checkpoint import CheckpointError
@@ -58,12 +60,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    for option, variable in _SETTINGS_OPTIONS.items():
-        if getattr(args, option) is not None:
-            os.environ[variable] = str(getattr(args, option))
+    overrides = {
+        option: getattr(args, option) for option in _SETTINGS_OPTIONS if getattr(args, option) is not None
+    }
     try:
-        settings = Settings()
-        ModelService.load(settings)
+        settings = Settings(**overrides)
+        service = ModelService.load(settings)
     except ValidationError as e:
         error = e.errors()[0]
         print(f"cvae-serve: invalid setting {error['loc'][0]}: {error['msg']}", file=sys.stderr)
@@ -71,13 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, ValueError) as e:
         print(f"cvae-serve: {e}", file=sys.stderr)
         return 1
-    uvicorn.run(
-        "app.main:build_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=settings.log_level,
-        access_log=False,  # the app logs each request itself, with its latency
-    )
+    # The app logs each request itself, with its latency; uvicorn's own access log would be a second line.
+    options = {"host": args.host, "port": args.port, "log_level": settings.log_level, "access_log": False}
+    if args.workers == 1:
+        uvicorn.run(create_app(settings, service), **options)
+        return 0
+    # Worker processes start afresh: they read their settings from the environment and load their own models.
+    del service
+    for option, value in overrides.items():
+        os.environ[_SETTINGS_OPTIONS[option]] = str(value)
+    uvicorn.run("app.main:build_app", factory=True, workers=args.workers, **options)
     return 0

@@ -9,30 +9,33 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.batched import BatchedModels
 from app.metrics import Metrics
-from app.service import ModelService
 from app.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="the value of CVAE_API_KEY, when the service sets one")
 
 
-def get_settings(request: Request) -> Settings:
+# Every dependency is a coroutine: a plain function would cost each request a hop to a worker thread.
+
+
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-def get_service(request: Request) -> ModelService:
-    """The loaded models; 503 until start-up has loaded and warmed them up."""
-    service = request.app.state.service
-    if service is None:
+async def get_models(request: Request) -> BatchedModels:
+    """The loaded models; 503 until start-up has loaded and warmed them up, and again once shutting down."""
+    models = request.app.state.models
+    if models is None:
         raise HTTPException(503, "the model is not loaded yet", headers={"Retry-After": "5"})
-    return service
+    return models
 
 
-def require_api_key(
+async def require_api_key(
     settings: Annotated[Settings, Depends(get_settings)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
@@ -55,4 +58,4 @@ def _digest(text: str) -> bytes:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-ServiceDep = Annotated[ModelService, Depends(get_service)]
+ModelsDep = Annotated[BatchedModels, Depends(get_models)]

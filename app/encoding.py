@@ -1,18 +1,23 @@
-"""Tensors of images as the API returns them, through the project's one PNG encoder (model/images.py)."""
+"""Images as the API returns them, through the project's one PNG encoder (model/images.py)."""
 
 from __future__ import annotations
 
 import base64
 
-from torch import Tensor
+import numpy as np
 
-from model.images import make_grid, png_bytes, to_uint8
-
-
-def png_base64(images: Tensor) -> list[str]:
-    """(N, 1, H, W) intensities in [0, 1] -> N base64 strings of 8-bit grayscale PNGs."""
-    return [base64.b64encode(png_bytes(tile)).decode("ascii") for tile in to_uint8(images)]
+from model.images import make_grid, png_bytes
 
 
-def grid_png(images: Tensor, nrow: int) -> bytes:
-    return png_bytes(make_grid(images, nrow))
+def png_base64(tile: np.ndarray) -> str:
+    """A uint8 (H, W) tile as the base64 PNG that the JSON answers carry."""
+    return base64.b64encode(png_bytes(tile)).decode("ascii")
+
+
+def png_base64_tiles(tiles: np.ndarray) -> list[str]:
+    """uint8 tiles (N, H, W) -> N base64 PNGs."""
+    return [png_base64(tile) for tile in tiles]
+
+
+def grid_png(tiles: np.ndarray, nrow: int) -> bytes:
+    return png_bytes(make_grid(tiles, nrow))

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from app.batching import BatcherClosedError
 from model.preprocess import (
     NoInkError,
     NotAnImageError,
@@ -31,11 +32,19 @@ UPLOAD_STATUS: dict[type[UploadError], int] = {
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UploadError, _upload_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(BatcherClosedError, _shutting_down)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
 async def _upload_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=UPLOAD_STATUS.get(type(exc), 400))
+
+
+async def _shutting_down(request: Request, exc: Exception) -> JSONResponse:
+    """Work that was queued when shutdown began: refused cleanly, so a client retries on another replica."""
+    return JSONResponse(
+        {"detail": "the service is shutting down"}, status_code=503, headers={"Retry-After": "1"}
+    )
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

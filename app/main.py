@@ -6,9 +6,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from anyio import to_thread
 from fastapi import Depends, FastAPI
 
+from app.batched import BatchedModels
 from app.dependencies import require_api_key
 from app.errors import install_error_handlers
 from app.metrics import Metrics
@@ -33,28 +33,32 @@ def configure_logging(level: str) -> None:
         logger.addHandler(handler)
 
 
-def load_ready_service(settings: Settings) -> ModelService:
-    service = ModelService.load(settings)
-    service.warm_up()
-    return service
-
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Load and warm up the models (off the event loop), then report ready; not ready again on shutdown."""
-    app.state.service = await to_thread.run_sync(load_ready_service, app.state.settings)
-    logger.info("ready on %s", app.state.service.device)
-    yield
-    app.state.service = None
+    """Load and warm up the models (off the event loop), then report ready; on shutdown, not ready again,
+    and the work already batched finishes while queued work is refused (503)."""
+    models = await BatchedModels.start(app.state.settings, app.state.preloaded)
+    app.state.preloaded = None
+    for batcher in (models.decoder, models.uploads):
+        batcher.add_observer(app.state.metrics.batch_observer(batcher.name))
+    app.state.models = models
+    logger.info("ready on %s", models.service.device)
+    try:
+        yield
+    finally:
+        app.state.models = None
+        await models.close()
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The service for `settings`; the models load when the app starts (its lifespan), not here."""
+def create_app(settings: Settings, preloaded: ModelService | None = None) -> FastAPI:
+    """The service for `settings`; the models load when the app starts (its lifespan), not here, unless
+    they are given already loaded (cvae-serve loads them first, to stop with one line if they are broken)."""
     configure_logging(settings.log_level)
     app = FastAPI(title="cvae-digits", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = Metrics()
-    app.state.service = None
+    app.state.models = None
+    app.state.preloaded = preloaded
     install_error_handlers(app)
     app.include_router(operations.router)
     app.include_router(page.router)

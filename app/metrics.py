@@ -6,14 +6,18 @@ worker per container (DESIGN.md: scale with replicas behind a load balancer).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 # Inference on CPU takes milliseconds to a second; the buckets span that with room on both sides.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Requests per batch, and images (rows) per batch: 1 up to the default cap of 256.
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
 class Metrics:
-    """Requests by route and status, their latency, and the images the model produced."""
+    """Requests by route and status, their latency, the images the model produced, and the batches it ran."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -36,6 +40,41 @@ class Metrics:
             ["endpoint"],
             registry=self.registry,
         )
+
+        self.batch_items = Histogram(
+            "cvae_batch_requests",
+            "Requests gathered into one forward pass, by network.",
+            ["batcher"],
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_rows = Histogram(
+            "cvae_batch_rows",
+            "Images (rows) in one forward pass, by network.",
+            ["batcher"],
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_seconds = Histogram(
+            "cvae_batch_duration_seconds",
+            "Time one batch took in the model thread, by network.",
+            ["batcher"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def batch_observer(self, batcher: str) -> Callable[[int, int, float], None]:
+        """What a MicroBatcher calls after each batch: (requests, rows, seconds) into the histograms."""
+        items, rows, seconds = (
+            h.labels(batcher) for h in (self.batch_items, self.batch_rows, self.batch_seconds)
+        )
+
+        def observe(n_items: int, n_rows: int, elapsed: float) -> None:
+            items.observe(n_items)
+            rows.observe(n_rows)
+            seconds.observe(elapsed)
+
+        return observe
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

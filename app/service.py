@@ -1,61 +1,88 @@
-"""The loaded models and every inference the API offers: bytes and numbers in, tensors out, no HTTP.
+"""The loaded models and every inference the API offers, as operations on batches: no HTTP, no asyncio.
 
-One ModelService is built at start-up and shared by all requests; its methods are called from worker
-threads (never on the event loop) and each runs under torch.inference_mode(), which is thread-local.
+One ModelService is built at start-up and its batch operations run in the model thread (app/batched.py),
+on the concatenated work of concurrent requests. Every network runs blockwise (model/inference.py), so an
+item's answer is the same bytes whatever else shared its batch.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from app.encoding import png_base64
 from app.settings import Settings
-from model.bounds import elbo_by_label
+from model.bounds import elbo_by_label_with_noise
 from model.checkpoint import Checkpoint, load_checkpoint
-from model.classifier import DigitClassifier
 from model.cvae import CVAE
 from model.device import resolve_device
-from model.loss import LossTerms, loss_terms
-from model.preprocess import preprocess_upload
+from model.images import to_uint8
+from model.inference import inference_form
+from model.loss import loss_terms
 
 logger = logging.getLogger("cvae.service")
 
-# z-samples per label for the ELBO estimate returned beside the classifier's decision.
+# z-draws per label for the ELBO estimate returned beside the classifier's decision.
 ELBO_SAMPLES = 5
-# The ELBO's z-draws use a fixed seed, so the same upload always gets the same answer.
+# The draws are fixed (seed 0) and shared by every upload and label: an upload always gets the same answer.
 ELBO_SEED = 0
 DigitSource = Literal["given", "inferred"]
 
 
 @dataclass(frozen=True)
-class UploadAnalysis:
-    """An upload after preprocessing, its digit (given or decided by the classifier) and q(z|x,y)."""
+class DecodeJob:
+    """Rows of (label, z) to decode; `encode` turns the job's uint8 tiles (n, H, W) into its answer."""
+
+    labels: Tensor
+    z: Tensor
+    encode: Callable[[np.ndarray], Any]
+
+
+@dataclass(frozen=True)
+class AnalysisJob:
+    """A preprocessed upload (1, 1, 28, 28) and its digit, when the client gave one."""
 
     x: Tensor
+    digit: int | None
+
+
+@dataclass(frozen=True)
+class UploadAnalysis:
+    """An upload's digit (given or decided by the classifier), q(z|x,y), its reconstruction from the mean."""
+
     digit: int
     digit_source: DigitSource
     probabilities: list[float]
     elbo_probabilities: list[float] | None
-    mu: Tensor
-    logvar: Tensor
+    mu: list[float]
+    logvar: list[float]
+    input_png: str
+    reconstruction_png: str
+    rec: float
+    kld: float
 
 
 class ModelService:
-    """The CVAE and the digit classifier on one device, with the operations the routes need."""
+    """The CVAE and the digit classifier on one device, with the batch operations the routes need."""
 
     def __init__(
-        self, cvae: Checkpoint, classifier: Checkpoint, device: torch.device, max_pixels: int
+        self, cvae: Checkpoint, classifier: Checkpoint, device: torch.device, block_rows: int
     ) -> None:
         self.cvae_checkpoint = cvae
         self.classifier_checkpoint = classifier
-        self.cvae: CVAE = cvae.model  # type: ignore[assignment]
-        self.classifier: DigitClassifier = classifier.model  # type: ignore[assignment]
         self.device = device
-        self.max_pixels = max_pixels
+        self.cvae: CVAE = cvae.model  # type: ignore[assignment]
+        self.cvae.encoder = inference_form(self.cvae.encoder, block_rows)
+        self.cvae.decoder = inference_form(self.cvae.decoder, block_rows)
+        self.classifier = inference_form(classifier.model, block_rows)
+        generator = torch.Generator().manual_seed(ELBO_SEED)
+        self.elbo_noise = torch.randn((ELBO_SAMPLES, self.latent_dim), generator=generator).to(device)
 
     @classmethod
     def load(cls, settings: Settings) -> ModelService:
@@ -69,7 +96,7 @@ class ModelService:
         cvae = load_checkpoint(settings.checkpoint, "cvae", device)
         classifier = load_checkpoint(settings.classifier, "classifier", device)
         logger.info("loaded %s and %s on %s", cvae.path, classifier.path, device)
-        return cls(cvae, classifier, device, settings.max_pixels)
+        return cls(cvae, classifier, device, settings.block_rows)
 
     @property
     def latent_dim(self) -> int:
@@ -91,67 +118,63 @@ class ModelService:
             },
         }
 
-    @torch.inference_mode()
     def warm_up(self) -> None:
         """One pass through every network, so the first request does not pay for lazy initialisation."""
-        images = self.decode(0, self.seeded_latents(0, 1, 1.0))
-        self.classifier(images)
-        elbo_by_label(self.cvae, images, 1, self._elbo_generator())
-
-    def sample(self, digit: int, n: int, seed: int, temperature: float) -> tuple[Tensor, Tensor]:
-        """n new images of `digit` and their latents; the same seed gives the same images."""
-        z = self.seeded_latents(seed, n, temperature)
-        return self.decode(digit, z), z
+        (tiles,) = self.decode_batch(
+            [DecodeJob(torch.zeros(1, dtype=torch.long), self.seeded_latents(0, 1, 1.0), np.copy)]
+        )
+        x = torch.from_numpy(tiles).float().div(255)[:, None]
+        self.analyse_batch([AnalysisJob(x, None), AnalysisJob(x, 0)])
 
     def seeded_latents(self, seed: int, n: int, temperature: float) -> Tensor:
-        """z ~ N(0, temperature^2 I), the same for a seed on every device (drawn on the CPU)."""
-        return self.cvae.sample_latents(n, temperature, torch.Generator().manual_seed(seed))
+        """z ~ N(0, temperature^2 I) on the CPU, the same for a seed on every device and in every batch."""
+        z = torch.randn((n, self.latent_dim), generator=torch.Generator().manual_seed(seed))
+        return temperature * z
 
     @torch.inference_mode()
-    def decode(self, digit: int, z: Tensor) -> Tensor:
-        """Images in [0, 1] of `digit` for each row of z."""
-        z = z.to(self.device, torch.float32)
-        labels = torch.full((len(z),), digit, dtype=torch.long, device=self.device)
-        return self.cvae.images(z, labels)
-
-    def interpolate(self, digit: int, start: Tensor, end: Tensor, steps: int) -> tuple[Tensor, Tensor]:
-        """Images along the spherical path from start to end, and the latents of each step."""
-        z = slerp(start.float(), end.float(), torch.linspace(0.0, 1.0, steps))
-        return self.decode(digit, z), z
+    def decode_batch(self, jobs: Sequence[DecodeJob]) -> list[Any]:
+        """Each job's images decoded in one forward pass for all of them, and encoded by the job."""
+        labels = torch.cat([job.labels for job in jobs]).to(self.device)
+        z = torch.cat([job.z for job in jobs]).to(self.device, torch.float32)
+        tiles = to_uint8(self.cvae.images(z, labels))
+        ends = np.cumsum([len(job.z) for job in jobs])[:-1]
+        return [job.encode(part) for job, part in zip(jobs, np.split(tiles, ends), strict=True)]
 
     @torch.inference_mode()
-    def analyse(self, data: bytes, digit: int | None) -> UploadAnalysis:
-        """Preprocess an upload, decide its digit unless given, and encode it; raises UploadError."""
-        x = preprocess_upload(data, self.max_pixels).to(self.device)
-        probabilities = torch.softmax(self.classifier(x), dim=1)[0]
-        elbo_probabilities = None
-        source: DigitSource = "given"
-        if digit is None:
-            digit, source = int(probabilities.argmax()), "inferred"
-            elbo = elbo_by_label(self.cvae, x, ELBO_SAMPLES, self._elbo_generator())
-            elbo_probabilities = torch.softmax(elbo, dim=1)[0].tolist()
-        mu, logvar = self.cvae.encode(x, torch.tensor([digit], device=self.device))
-        return UploadAnalysis(x, digit, source, probabilities.tolist(), elbo_probabilities, mu, logvar)
-
-    @torch.inference_mode()
-    def reconstruct(self, data: bytes, digit: int | None) -> tuple[UploadAnalysis, Tensor, LossTerms]:
-        """The analysis, the reconstruction decoded from the posterior mean, and the loss terms at it."""
-        analysis = self.analyse(data, digit)
-        labels = torch.tensor([analysis.digit], device=self.device)
-        logits = self.cvae.decode(analysis.mu, labels)
-        terms = loss_terms(logits, analysis.x, analysis.mu, analysis.logvar, self.cvae.cfg.loss)
-        return analysis, torch.sigmoid(logits), terms
-
-    @torch.inference_mode()
-    def transfer(self, data: bytes, digit: int | None) -> tuple[UploadAnalysis, Tensor]:
-        """The upload's style (its posterior mean) decoded as each digit 0..9."""
-        analysis = self.analyse(data, digit)
-        classes = self.cvae.cfg.num_classes
-        labels = torch.arange(classes, device=self.device)
-        return analysis, self.cvae.images(analysis.mu.expand(classes, -1), labels)
-
-    def _elbo_generator(self) -> torch.Generator:
-        return torch.Generator(device=self.device).manual_seed(ELBO_SEED)
+    def analyse_batch(self, jobs: Sequence[AnalysisJob]) -> list[UploadAnalysis]:
+        """Each upload's digit (the classifier decides unless given), q(z|x,y) and reconstruction, all uploads
+        in one pass of each network; the ELBO under every label only for those whose digit was inferred."""
+        x = torch.cat([job.x for job in jobs]).to(self.device)
+        probabilities = torch.softmax(self.classifier(x), dim=1)
+        decided = probabilities.argmax(dim=1).tolist()
+        digits = [decided[i] if job.digit is None else job.digit for i, job in enumerate(jobs)]
+        inferred = [i for i, job in enumerate(jobs) if job.digit is None]
+        elbo_probabilities: dict[int, list[float]] = {}
+        if inferred:
+            elbo = elbo_by_label_with_noise(self.cvae, x[inferred], self.elbo_noise)
+            elbo_probabilities = dict(zip(inferred, torch.softmax(elbo, dim=1).tolist(), strict=True))
+        labels = torch.tensor(digits, device=self.device)
+        mu, logvar = self.cvae.encode(x, labels)
+        logits = self.cvae.decode(mu, labels)
+        terms = loss_terms(logits, x, mu, logvar, self.cvae.cfg.loss)
+        inputs, reconstructions = to_uint8(x), to_uint8(torch.sigmoid(logits))
+        columns = (probabilities, mu, logvar, terms.rec, terms.kld)
+        rows = zip(*(column.tolist() for column in columns), strict=True)
+        return [
+            UploadAnalysis(
+                digit=digits[i],
+                digit_source="given" if job.digit is not None else "inferred",
+                probabilities=p,
+                elbo_probabilities=elbo_probabilities.get(i),
+                mu=m,
+                logvar=v,
+                input_png=png_base64(inputs[i]),
+                reconstruction_png=png_base64(reconstructions[i]),
+                rec=rec,
+                kld=kld,
+            )
+            for i, (job, (p, m, v, rec, kld)) in enumerate(zip(jobs, rows, strict=True))
+        ]
 
 
 def slerp(start: Tensor, end: Tensor, t: Tensor) -> Tensor:

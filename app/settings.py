@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from model.inference import DEFAULT_BLOCK_ROWS
 from model.preprocess import DEFAULT_MAX_PIXELS
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
@@ -26,9 +27,16 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1, description="largest request body, in bytes")
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, description="largest declared image size, in pixels")
     max_n: int = Field(256, ge=1, description="most images per request")
-    # Requests already run in parallel threads; intra-op threads on top of them oversubscribe the cores and,
-    # for batches this small, cost far more in contention than they gain.
+    # All inference runs in one model thread; its intra-op threads share the cores with the event loop.
     torch_threads: int = Field(1, ge=0, description="torch intra-op threads per process; 0: torch's default")
+    batching: bool = Field(True, description="gather concurrent requests' work into one forward pass")
+    batch_max_rows: int = Field(256, ge=1, description="most images (rows) in one batched forward pass")
+    batch_window_ms: float = Field(
+        2.0, ge=0, le=1000, description="longest wait for a batch to fill once requests have shared batches"
+    )
+    block_rows: int = Field(
+        DEFAULT_BLOCK_ROWS, ge=1, le=4096, description="rows per network call, the same for every batch"
+    )
     log_level: LogLevel = "info"
     api_key: SecretStr | None = Field(None, description="when set, /v1/* needs 'Authorization: Bearer <key>'")
 

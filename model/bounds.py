@@ -100,3 +100,23 @@ def elbo_by_label(
     labels = torch.arange(classes, device=x.device).repeat_interleave(n)
     images = x.repeat(classes, 1, 1, 1)
     return elbo(model, images, labels, samples, generator).view(classes, n).T
+
+
+@torch.inference_mode()
+def elbo_by_label_with_noise(model: CVAE, x: Tensor, eps: Tensor) -> Tensor:
+    """(N, num_classes) ELBO of each image under each label, as elbo_by_label, but with the reconstruction
+    term averaged over given standard-normal draws eps (S, latent_dim), the same for every image and label.
+
+    One encoder and one decoder pass in all (the service's batches), and an image's answer depends only on
+    that image: never on the others in its batch, nor on a random stream they share.
+    """
+    n, classes, samples = len(x), model.cfg.num_classes, len(eps)
+    labels = torch.arange(classes, device=x.device).repeat_interleave(n)
+    images = x.repeat(classes, 1, 1, 1)
+    mu, logvar = model.encode(images, labels)
+    # (image and label, draw, latent): each row's draws sit side by side, so the mean over them reduces the
+    # last dimension, whose result (unlike a reduction over the first) does not depend on the row count.
+    z = mu[:, None] + torch.exp(0.5 * logvar)[:, None] * eps.to(mu)
+    logits = model.decode(z.flatten(0, 1), labels.repeat_interleave(samples))
+    rec = reconstruction_loss(logits, images.repeat_interleave(samples, dim=0), model.cfg.loss)
+    return -(rec.view(-1, samples).mean(1) + kl_divergence(mu, logvar)).view(classes, n).T

@@ -7,10 +7,11 @@ import pytest
 import torch
 from conftest import write_split_as_idx
 
-from model.bounds import elbo, elbo_by_label, iwae_bound, refine_posterior
+from model.bounds import elbo, elbo_by_label, elbo_by_label_with_noise, iwae_bound, refine_posterior
 from model.checkpoint import load_checkpoint, save_checkpoint
 from model.classifier import DigitClassifier
 from model.config import ClassifierConfig, CVAEConfig
+from model.loss import kl_divergence, reconstruction_loss
 from training import evaluate_cli
 from training.data import to_tensors
 from training.evaluate import mean_pairwise_distance
@@ -38,6 +39,21 @@ def test_elbo_by_label_is_the_elbo_under_each_label(cvae) -> None:
     for label in (0, 4, 9):
         direct = elbo(cvae, x, torch.full((3,), label), samples=100, generator=g)
         torch.testing.assert_close(table[:, label], direct, atol=1.0, rtol=0)
+
+
+def test_elbo_by_label_with_given_noise_uses_exactly_those_draws(cvae) -> None:
+    """The service's form: the given draws eps, for every image and label, in one pass each network."""
+    x = torch.rand(3, 1, 28, 28)
+    eps = torch.randn(4, cvae.cfg.latent_dim)
+    table = elbo_by_label_with_noise(cvae, x, eps)
+    assert table.shape == (3, 10)
+    for label in (0, 9):
+        y = torch.full((3,), label)
+        mu, logvar = cvae.encode(x, y)
+        rec = torch.stack(
+            [reconstruction_loss(cvae.decode(mu + (0.5 * logvar).exp() * e, y), x) for e in eps]
+        )
+        torch.testing.assert_close(table[:, label], -(rec.mean(0) + kl_divergence(mu, logvar)))
 
 
 def test_mean_pairwise_distance() -> None:

@@ -15,6 +15,14 @@ def test_png_is_8_bit_grayscale_and_lossless() -> None:
     assert Image.open(io.BytesIO(png_bytes(array, scale=3))).size == (84, 84)
 
 
+def test_png_of_any_shape_passes_pillows_checks() -> None:
+    """The PNG writer is our own: Pillow checks its chunks' CRCs and reads back every pixel, scaled too."""
+    array = np.random.default_rng(0).integers(0, 256, (3, 5), dtype=np.uint8)
+    Image.open(io.BytesIO(png_bytes(array))).verify()
+    scaled = np.asarray(Image.open(io.BytesIO(png_bytes(array, scale=2))))
+    assert np.array_equal(scaled, array.repeat(2, axis=0).repeat(2, axis=1))
+
+
 def test_to_uint8_rounds_and_clamps() -> None:
     images = torch.tensor([[-0.5, 0.0], [0.5, 2.0]]).view(1, 1, 2, 2)
     assert to_uint8(images).tolist() == [[[0, 0], [128, 255]]]

@@ -1,16 +1,23 @@
-"""Images from the prior or from given latents: /v1/sample, /v1/sample.png, /v1/decode, /v1/interpolate."""
+"""Images from the prior or from given latents: /v1/sample, /v1/sample.png, /v1/decode, /v1/interpolate.
+
+The routes are coroutines: their only heavy step, the decoder, is awaited from the model thread (in a batch
+with concurrent requests), so nothing here needs a worker thread of its own.
+"""
 
 from __future__ import annotations
 
 import math
 import secrets
+from functools import partial
 from typing import Annotated
 
 import torch
 from fastapi import APIRouter, Query, Response
+from torch import Tensor
 
-from app.dependencies import MetricsDep, ServiceDep, SettingsDep
-from app.encoding import grid_png, png_base64
+from app.batched import BatchedModels
+from app.dependencies import MetricsDep, ModelsDep, SettingsDep
+from app.encoding import grid_png, png_base64_tiles
 from app.schemas import (
     MAX_SEED,
     DecodeRequest,
@@ -23,6 +30,7 @@ from app.schemas import (
     check_at_most,
     check_latents,
 )
+from app.service import slerp
 
 router = APIRouter(
     prefix="/v1",
@@ -35,21 +43,25 @@ def _seed_or_random(seed: int | None) -> int:
     return secrets.randbelow(MAX_SEED + 1) if seed is None else seed
 
 
+def _labels(digit: int, n: int) -> Tensor:
+    return torch.full((n,), digit, dtype=torch.long)
+
+
+async def _base64_images(models: BatchedModels, digit: int, z: Tensor) -> list[str]:
+    return await models.decode(_labels(digit, len(z)), z, png_base64_tiles)
+
+
 @router.post("/sample", response_model=SampleResponse, summary="New images of a digit from the prior")
-def sample(
-    body: SampleRequest, service: ServiceDep, settings: SettingsDep, metrics: MetricsDep
+async def sample(
+    body: SampleRequest, models: ModelsDep, settings: SettingsDep, metrics: MetricsDep
 ) -> SampleResponse:
     check_at_most(body.n, settings.max_n, ("body", "n"))
     seed = _seed_or_random(body.seed)
-    images, z = service.sample(body.digit, body.n, seed, body.temperature)
+    z = models.seeded_latents(seed, body.n, body.temperature)
+    images = await _base64_images(models, body.digit, z)
     metrics.images_generated.labels("sample").inc(body.n)
     return SampleResponse(
-        digit=body.digit,
-        n=body.n,
-        seed=seed,
-        temperature=body.temperature,
-        images=png_base64(images),
-        latents=z.tolist(),
+        digit=body.digit, n=body.n, seed=seed, temperature=body.temperature, images=images, latents=z.tolist()
     )
 
 
@@ -59,9 +71,9 @@ def sample(
     responses={200: {"content": {"image/png": {}}, "description": "one PNG grid; the seed used in X-Seed"}},
     summary="New images of a digit as one PNG grid",
 )
-def sample_png(
+async def sample_png(
     digit: Annotated[int, Query(ge=0, le=9, description="the digit, 0 to 9")],
-    service: ServiceDep,
+    models: ModelsDep,
     settings: SettingsDep,
     metrics: MetricsDep,
     n: Annotated[int, Query(ge=1, description="how many images, at most CVAE_MAX_N")] = 1,
@@ -71,32 +83,34 @@ def sample_png(
 ) -> Response:
     check_at_most(n, settings.max_n, ("query", "n"))
     seed = _seed_or_random(seed)
-    images, _ = service.sample(digit, n, seed, temperature)
+    z = models.seeded_latents(seed, n, temperature)
+    encode = partial(grid_png, nrow=min(nrow or math.ceil(math.sqrt(n)), n))
+    png = await models.decode(_labels(digit, n), z, encode)
     metrics.images_generated.labels("sample.png").inc(n)
-    png = grid_png(images, min(nrow or math.ceil(math.sqrt(n)), n))
     return Response(png, media_type="image/png", headers={"X-Seed": str(seed)})
 
 
 @router.post("/decode", response_model=ImagesResponse, summary="Images of a digit from given latents")
-def decode(
-    body: DecodeRequest, service: ServiceDep, settings: SettingsDep, metrics: MetricsDep
+async def decode(
+    body: DecodeRequest, models: ModelsDep, settings: SettingsDep, metrics: MetricsDep
 ) -> ImagesResponse:
     check_at_most(len(body.z), settings.max_n, ("body", "z"))
-    check_latents(body.z, service.latent_dim, ("body", "z"))
-    images = service.decode(body.digit, torch.tensor(body.z))
+    check_latents(body.z, models.latent_dim, ("body", "z"))
+    images = await _base64_images(models, body.digit, torch.tensor(body.z))
     metrics.images_generated.labels("decode").inc(len(body.z))
-    return ImagesResponse(images=png_base64(images))
+    return ImagesResponse(images=images)
 
 
 @router.post("/interpolate", response_model=InterpolateResponse, summary="A walk in latent space")
-def interpolate(body: InterpolateRequest, service: ServiceDep, metrics: MetricsDep) -> InterpolateResponse:
+async def interpolate(
+    body: InterpolateRequest, models: ModelsDep, metrics: MetricsDep
+) -> InterpolateResponse:
     if body.z is not None:
-        check_latents(list(body.z), service.latent_dim, ("body", "z"))
+        check_latents(list(body.z), models.latent_dim, ("body", "z"))
         start, end = torch.tensor(body.z)
     else:
-        start, end = (service.seeded_latents(seed, 1, body.temperature)[0].cpu() for seed in body.seeds or ())
-    images, z = service.interpolate(body.digit, start, end, body.steps)
+        start, end = (models.seeded_latents(seed, 1, body.temperature)[0] for seed in body.seeds or ())
+    z = slerp(start.float(), end.float(), torch.linspace(0.0, 1.0, body.steps))
+    images = await _base64_images(models, body.digit, z)
     metrics.images_generated.labels("interpolate").inc(body.steps)
-    return InterpolateResponse(
-        digit=body.digit, steps=body.steps, images=png_base64(images), latents=z.tolist()
-    )
+    return InterpolateResponse(digit=body.digit, steps=body.steps, images=images, latents=z.tolist())

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.dependencies import ServiceDep
+from app.dependencies import ModelsDep
 from app.schemas import ModelInfo
 
 router = APIRouter(prefix="/v1", tags=["model"])
 
 
 @router.get("/model", response_model=ModelInfo, summary="The served model, its device and its metrics")
-def model_info(service: ServiceDep) -> ModelInfo:
-    return ModelInfo.model_validate(service.describe())
+async def model_info(models: ModelsDep) -> ModelInfo:
+    return ModelInfo.model_validate(models.describe())

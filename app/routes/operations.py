@@ -13,7 +13,7 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", response_model=Status, summary="Liveness: the process answers")
-def healthz() -> Status:
+async def healthz() -> Status:
     return Status(status="ok")
 
 
@@ -23,8 +23,8 @@ def healthz() -> Status:
     responses={503: {"model": ErrorResponse, "description": "still loading"}},
     summary="Readiness: the model is loaded and warmed up",
 )
-def readyz(request: Request) -> Status | JSONResponse:
-    if request.app.state.service is None:
+async def readyz(request: Request) -> Status | JSONResponse:
+    if request.app.state.models is None:
         return JSONResponse({"detail": "the model is not loaded yet"}, status_code=503)
     return Status(status="ready")
 
@@ -35,5 +35,5 @@ def readyz(request: Request) -> Status | JSONResponse:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
     summary="Prometheus metrics",
 )
-def metrics(metrics: MetricsDep) -> Response:
+async def metrics(metrics: MetricsDep) -> Response:
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

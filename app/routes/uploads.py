@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import torch
 from fastapi import APIRouter, File, Form, UploadFile
 
-from app.dependencies import MetricsDep, ServiceDep
-from app.encoding import png_base64
+from app.dependencies import MetricsDep, ModelsDep
+from app.encoding import png_base64_tiles
 from app.schemas import EncodeResponse, ErrorResponse, Loss, ReconstructResponse, TransferResponse
 from app.service import UploadAnalysis
 
@@ -35,36 +36,35 @@ def _decision(analysis: UploadAnalysis) -> dict[str, object]:
     }
 
 
-def _posterior(analysis: UploadAnalysis) -> dict[str, object]:
-    return {"mu": analysis.mu[0].tolist(), "logvar": analysis.logvar[0].tolist()}
-
-
 @router.post("/encode", response_model=EncodeResponse, summary="q(z|x, digit) of an uploaded digit")
-def encode(file: Upload, service: ServiceDep, digit: OptionalDigit = None) -> EncodeResponse:
-    analysis = service.analyse(file.file.read(), digit)
-    return EncodeResponse(**_decision(analysis), **_posterior(analysis))
+async def encode(file: Upload, models: ModelsDep, digit: OptionalDigit = None) -> EncodeResponse:
+    analysis = await models.analyse(await file.read(), digit)
+    return EncodeResponse(**_decision(analysis), mu=analysis.mu, logvar=analysis.logvar)
 
 
 @router.post("/reconstruct", response_model=ReconstructResponse, summary="An uploaded digit, reconstructed")
-def reconstruct(
-    file: Upload, service: ServiceDep, metrics: MetricsDep, digit: OptionalDigit = None
+async def reconstruct(
+    file: Upload, models: ModelsDep, metrics: MetricsDep, digit: OptionalDigit = None
 ) -> ReconstructResponse:
-    analysis, reconstruction, terms = service.reconstruct(file.file.read(), digit)
+    analysis = await models.analyse(await file.read(), digit)
     metrics.images_generated.labels("reconstruct").inc()
-    rec, kld = terms.rec.item(), terms.kld.item()
     return ReconstructResponse(
         **_decision(analysis),
-        **_posterior(analysis),
-        input=png_base64(analysis.x)[0],
-        reconstruction=png_base64(reconstruction)[0],
-        loss=Loss(rec=rec, kld=kld, elbo=-(rec + kld)),
+        mu=analysis.mu,
+        logvar=analysis.logvar,
+        input=analysis.input_png,
+        reconstruction=analysis.reconstruction_png,
+        loss=Loss(rec=analysis.rec, kld=analysis.kld, elbo=-(analysis.rec + analysis.kld)),
     )
 
 
 @router.post("/transfer", response_model=TransferResponse, summary="An uploaded style written as every digit")
-def transfer(
-    file: Upload, service: ServiceDep, metrics: MetricsDep, digit: OptionalDigit = None
+async def transfer(
+    file: Upload, models: ModelsDep, metrics: MetricsDep, digit: OptionalDigit = None
 ) -> TransferResponse:
-    analysis, images = service.transfer(file.file.read(), digit)
+    analysis = await models.analyse(await file.read(), digit)
+    classes = models.service.cvae.cfg.num_classes
+    style = torch.tensor([analysis.mu]).expand(classes, -1)
+    images = await models.decode(torch.arange(classes), style, png_base64_tiles)
     metrics.images_generated.labels("transfer").inc(len(images))
-    return TransferResponse(**_decision(analysis), input=png_base64(analysis.x)[0], images=png_base64(images))
+    return TransferResponse(**_decision(analysis), input=analysis.input_png, images=images)
