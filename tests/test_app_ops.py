@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from test_app_support import tiny_settings
 from app import cli
 from app.main import create_app
 from app.middleware import BodySizeLimitMiddleware
+from app.service import ModelService
 from app.settings import Settings
 from model.device import resolve_device
 
@@ -164,7 +166,8 @@ def test_body_limit_stops_reading_past_the_limit() -> None:
 
 @pytest.fixture
 def cli_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """cli.main writes its options into os.environ (for uvicorn's workers): undo that after each test."""
+    """With --workers > 1 cli.main writes its options into os.environ (for uvicorn's worker processes); no
+    test may see another's: each starts without them and its changes are undone."""
     for variable in ("CVAE_CHECKPOINT", "CVAE_CLASSIFIER", "CVAE_DEVICE"):
         monkeypatch.setenv(variable, "")
         monkeypatch.delenv(variable)
@@ -197,3 +200,29 @@ def test_cli_bad_device_is_one_line_and_non_zero(tiny_checkpoints, capsys: pytes
     cvae, classifier = tiny_checkpoints
     assert cli.main(["--checkpoint", str(cvae), "--classifier", str(classifier), "--device", "tpu"]) != 0
     assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.usefixtures("cli_environment")
+def test_cli_serves_the_models_it_loaded_without_touching_the_environment(
+    tiny_checkpoints, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One worker: the checkpoints are loaded once, here, and that very service is what the app serves."""
+    cvae, classifier = tiny_checkpoints
+    loads: list[ModelService] = []
+    real_load = ModelService.load
+
+    def counting_load(settings: Settings) -> ModelService:
+        loads.append(real_load(settings))
+        return loads[-1]
+
+    served: dict = {}
+    monkeypatch.setattr(ModelService, "load", counting_load)
+    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **options: served.update(app=app, **options))
+    args = ["--checkpoint", str(cvae), "--classifier", str(classifier), "--device", "cpu", "--port", "8123"]
+    assert cli.main(args) == 0
+    assert len(loads) == 1 and served["app"].state.preloaded is loads[0]
+    assert served["app"].state.settings.checkpoint == cvae and served["port"] == 8123
+    assert "CVAE_CHECKPOINT" not in os.environ and "CVAE_DEVICE" not in os.environ
+    with TestClient(served["app"]) as client:  # the lifespan takes the loaded models, loads nothing
+        assert client.post("/v1/sample", json={"digit": 1}).status_code == 200
+    assert len(loads) == 1
