@@ -6,8 +6,8 @@ STAMP := $(VENV)/.installed
 # The browser tests drive Debian's Chromium; no step may fetch a browser of Playwright's own.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install test lint format train-classifier train evaluate baseline reproduce results bench serve \
-	screenshots docker-smoke clean
+.PHONY: install test lint format train-classifier train evaluate baseline reproduce results bench bench-serve \
+	serve screenshots docker-smoke clean
 
 install: $(STAMP)
 
@@ -54,6 +54,11 @@ reproduce: train-classifier train evaluate
 
 bench: install
 	$(BIN)/python -m benchmarks.training_loop
+
+# The served API under load with wrk (needs /usr/bin/wrk), against a hello-world app and the bare decoder:
+# writes benchmarks/results/serving.json, docs/benchmarks.md and docs/serving-latency-vs-n.png (7 to 8 min).
+bench-serve: install
+	$(BIN)/python -m benchmarks.serving
 
 # The shipped checkpoints over HTTP on port 8000 (settings: CVAE_* variables, see README).
 serve: install
