@@ -9,7 +9,9 @@ network runs once per batch. Uploads are decoded and preprocessed first in a sma
 from __future__ import annotations
 
 import asyncio
+import math
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -19,11 +21,17 @@ from anyio import CapacityLimiter, to_thread
 from torch import Tensor
 
 from app.batching import MicroBatcher
+from app.memory import release_free_memory
 from app.service import AnalysisJob, DecodeJob, ModelService, UploadAnalysis
 from app.settings import Settings
 from model.preprocess import preprocess_upload
 
 Encoded = TypeVar("Encoded")
+TRIM_INTERVAL_S = 1.0
+
+
+def model_threads(settings: Settings) -> int:
+    return settings.model_threads or os.cpu_count() or 1
 
 
 class BatchedModels:
@@ -37,19 +45,19 @@ class BatchedModels:
             "max_rows": settings.batch_max_rows,
             "max_wait": settings.batch_window_ms / 1000,
             "enabled": settings.batching,
+            "concurrency": model_threads(settings),
         }
         self.decoder = MicroBatcher(service.decode_batch, executor, name="decoder", **options)
         self.uploads = MicroBatcher(service.analyse_batch, executor, name="uploads", **options)
         self._preprocessing = CapacityLimiter(os.cpu_count() or 1)
+        self._last_upload = -math.inf  # time.monotonic() when an upload last finished
+        self._trimmer = asyncio.get_running_loop().create_task(self._trim_after_uploads())
 
     @classmethod
     async def start(cls, settings: Settings, service: ModelService | None = None) -> BatchedModels:
         """Load (unless given, as cvae-serve does) and warm up the models in the model thread, where every
         later pass runs."""
-        import sys
-
-        sys.setswitchinterval(float(os.environ.get("SWI", "0.005")))
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cvae-model")
+        executor = ThreadPoolExecutor(max_workers=model_threads(settings), thread_name_prefix="cvae-model")
         loop = asyncio.get_running_loop()
         try:
             if service is None:
@@ -62,6 +70,7 @@ class BatchedModels:
 
     async def close(self) -> None:
         """Refuse new work, fail queued work with BatcherClosedError, finish the running batches."""
+        self._trimmer.cancel()
         await asyncio.gather(self.decoder.close(), self.uploads.close())
         self._executor.shutdown(wait=True)
 
@@ -80,8 +89,21 @@ class BatchedModels:
         """An upload preprocessed, its digit decided unless given, encoded and reconstructed.
 
         Raises UploadError for an upload that is not a usable image."""
-        x = await to_thread.run_sync(preprocess_upload, data, self.max_pixels, limiter=self._preprocessing)
-        return await self.uploads.submit(AnalysisJob(x, digit))
+        try:
+            x = await to_thread.run_sync(
+                preprocess_upload, data, self.max_pixels, limiter=self._preprocessing
+            )
+            return await self.uploads.submit(AnalysisJob(x, digit))
+        finally:
+            self._last_upload = time.monotonic()
 
     def describe(self) -> dict[str, Any]:
         return self.service.describe()
+
+    async def _trim_after_uploads(self) -> None:
+        """Once a second while uploads come in, and twice after the last one (by then its request has freed
+        its body too), give the memory they freed back to the system (app/memory.py)."""
+        while True:
+            await asyncio.sleep(TRIM_INTERVAL_S)
+            if time.monotonic() - self._last_upload < 2 * TRIM_INTERVAL_S:
+                await to_thread.run_sync(release_free_memory)

@@ -49,6 +49,7 @@ class MicroBatcher(Generic[Item, Result]):
         *,
         max_rows: int,
         max_wait: float,
+        concurrency: int = 1,
         enabled: bool = True,
         name: str = "batch",
     ) -> None:
@@ -63,6 +64,8 @@ class MicroBatcher(Generic[Item, Result]):
         self._arrived = asyncio.Event()
         self._closed = False
         self._dispatcher: asyncio.Task[None] | None = None
+        self._free_slots = asyncio.Semaphore(concurrency)  # batches that may run at once
+        self._running: set[asyncio.Task[None]] = set()
         self._expected_items = 1  # items in the last batch
         self._observers: list[Callable[[int, int, float], None]] = []
 
@@ -91,19 +94,30 @@ class MicroBatcher(Generic[Item, Result]):
         self._arrived.set()  # wake the dispatcher so that it sees the flag and returns
         if self._dispatcher is not None:
             await self._dispatcher
+        await asyncio.gather(*self._running)
 
     async def _dispatch(self) -> None:
         while not self._closed:
             await self._arrived.wait()
+            await self._free_slots.acquire()  # items keep gathering while every slot is busy
             if self._closed:
+                self._free_slots.release()
                 return
             if self._still_expected():
                 await self._wait_for_company()
             batch = self._take()
             if not self._queue:
                 self._arrived.clear()
-            if batch:
-                await self._run_batch(batch)
+            if not batch:
+                self._free_slots.release()
+                continue
+            task = asyncio.get_running_loop().create_task(self._run_batch(batch))
+            self._running.add(task)
+            task.add_done_callback(self._batch_done)
+
+    def _batch_done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._free_slots.release()
 
     async def _wait_for_company(self) -> None:
         """Wait up to the window for as many items as the last batch had; return as soon as they are here."""

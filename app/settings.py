@@ -27,7 +27,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1, description="largest request body, in bytes")
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, description="largest declared image size, in pixels")
     max_n: int = Field(256, ge=1, description="most images per request")
-    # All inference runs in one model thread; its intra-op threads share the cores with the event loop.
+    # Batches run in model threads, each with torch's intra-op threads, beside the event loop.
+    model_threads: int = Field(
+        0, ge=0, le=64, description="threads that run batches, one batch each at a time; 0: one per core"
+    )
     torch_threads: int = Field(1, ge=0, description="torch intra-op threads per process; 0: torch's default")
     batching: bool = Field(True, description="gather concurrent requests' work into one forward pass")
     batch_max_rows: int = Field(256, ge=1, description="most images (rows) in one batched forward pass")

@@ -194,7 +194,7 @@ def _batching(batching: dict[str, Any]) -> str:
 
 
 def _memory(memory: dict[str, Any]) -> str:
-    rows: list[list[Any]] = [["before", "", "", "", "", "", memory["rss_mb_before"]]]
+    rows: list[list[Any]] = [["after start", "", "", "", "", "", memory["rss_mb_before"]]]
     for i, phase in enumerate(memory["phases"], 1):
         statuses = ", ".join(f"{status}: {count:,}" for status, count in phase["statuses"].items())
         rows.append(
@@ -206,6 +206,18 @@ def _memory(memory: dict[str, Any]) -> str:
                 phase["unexpected"],
                 phase["other_cpu_percent"],
                 phase["rss_mb_after"],
+            ]
+        )
+    if "rss_mb_after_routes" in memory:
+        rows.append(
+            [
+                "after the routes' load (1 MB photos at c64 included)",
+                "",
+                "",
+                "",
+                "",
+                "",
+                memory["rss_mb_after_routes"],
             ]
         )
     header = ["", "requests", "wall, s", "statuses", "unexpected", "other load, %", "RSS, MB"]
