@@ -156,6 +156,15 @@ def _references(suite: dict[str, Any], reference: int) -> str:
     hello = suite.get("hello_world")
     if hello:
         rows.append([f"hello world, c{reference}, req/s", _number(hello[f"c{reference}"]["requests_per_s"])])
+    free = suite.get("model_free")
+    if free:
+        rows.append(
+            [
+                f"the service with a decoder that costs nothing, c{reference}: sample n=1 / healthz, req/s",
+                f"{_number(free['sample_n1']['requests_per_s'])} / "
+                f"{_number(free['healthz']['requests_per_s'])} = {_number(free['ratio_n1_over_healthz'], 3)}",
+            ]
+        )
     rows += [[f"ratio `{key}`", _number(value, 3)] for key, value in ratios.items()]
     return _table(["reference", "figure"], rows)
 

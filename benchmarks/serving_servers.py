@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,3 +174,17 @@ def hello_world_app() -> FastAPI:
         return {"status": "ok"}
 
     return app
+
+
+def model_free_app() -> FastAPI:
+    """The service itself, but with a decoder that costs nothing (every image black, still PNG-encoded): what
+    its own HTTP path (middleware, validation, dependencies, JSON) costs a /v1/sample request. Its n=1 rate
+    over its /healthz rate bounds what the real service's ratio can reach."""
+    from app.batched import BatchedModels
+    from app.main import build_app
+
+    async def free_decode(self: BatchedModels, labels: Any, z: Any, encode: Callable[[Any], Any]) -> Any:
+        return encode(np.zeros((len(z), 28, 28), dtype=np.uint8))
+
+    BatchedModels.decode = free_decode  # type: ignore[method-assign]
+    return build_app()
