@@ -478,6 +478,8 @@ TARGETS = (
         "<=",
         2,
     ),
+    ("lone_client", "sample n=1 p50, c1, batching on / off", "lone_on_over_off_p50", "<=", 1.1),
+    ("cold_start", "cold start, s", "cold_start_s", "<=", 3),
     ("rss_first", "RSS after the first {n:,} mixed requests, MB", "rss_mb_after_first", "<=", 400),
     ("rss_growth", "RSS growth over the next {n:,} mixed requests, %", "rss_growth_percent", "<", 5),
 )
@@ -485,7 +487,12 @@ _OPERATORS = {">=": operator.ge, "<=": operator.le, "<": operator.lt}
 
 
 def evaluate_targets(cpu: dict[str, Any], profile: Profile) -> dict[str, dict[str, Any]]:
-    figures = {**cpu["ratios"], **cpu["memory"]}
+    figures = {
+        **cpu["ratios"],
+        **cpu["memory"],
+        "lone_on_over_off_p50": cpu["batching"].get("ratio_on_over_off"),
+        "cold_start_s": cpu["server"]["cold_start_s"],
+    }
     names = {
         "c": profile.reference_connections,
         "tail": max(profile.concurrencies),
