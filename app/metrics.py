@@ -40,28 +40,18 @@ class Metrics:
             ["endpoint"],
             registry=self.registry,
         )
+        self.batch_items = self._by_batcher(
+            "cvae_batch_requests", "Requests gathered into one forward pass.", BATCH_SIZE_BUCKETS
+        )
+        self.batch_rows = self._by_batcher(
+            "cvae_batch_rows", "Images (rows) in one forward pass.", BATCH_SIZE_BUCKETS
+        )
+        self.batch_seconds = self._by_batcher(
+            "cvae_batch_duration_seconds", "Time one batch took in a model thread.", LATENCY_BUCKETS
+        )
 
-        self.batch_items = Histogram(
-            "cvae_batch_requests",
-            "Requests gathered into one forward pass, by network.",
-            ["batcher"],
-            buckets=BATCH_SIZE_BUCKETS,
-            registry=self.registry,
-        )
-        self.batch_rows = Histogram(
-            "cvae_batch_rows",
-            "Images (rows) in one forward pass, by network.",
-            ["batcher"],
-            buckets=BATCH_SIZE_BUCKETS,
-            registry=self.registry,
-        )
-        self.batch_seconds = Histogram(
-            "cvae_batch_duration_seconds",
-            "Time one batch took in the model thread, by network.",
-            ["batcher"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
+    def _by_batcher(self, name: str, documentation: str, buckets: tuple[float, ...]) -> Histogram:
+        return Histogram(name, documentation, ["batcher"], buckets=buckets, registry=self.registry)
 
     def batch_observer(self, batcher: str) -> Callable[[int, int, float], None]:
         """What a MicroBatcher calls after each batch: (requests, rows, seconds) into the histograms."""

@@ -135,9 +135,14 @@ def test_smoke_references_ratios_and_targets(smoke: tuple[dict[str, Any], Path])
         "ratio_healthz",
         "tail_n1",
         "reconstruct",
+        "lone_client",
+        "cold_start",
         "rss_first",
         "rss_growth",
     }
+    free = cpu["model_free"]
+    assert free["sample_n1"]["non_2xx"] == 0 and free["healthz"]["non_2xx"] == 0
+    assert free["ratio_n1_over_healthz"] > 0
     assert all(isinstance(target["passed"], bool) for target in results["targets"].values())
     batching = cpu["batching"]
     if batching["started"]:
