@@ -15,7 +15,7 @@ LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 
 class Settings(BaseSettings):
-    """Every knob of the service; README_SERVICE.md lists them with their environment variables."""
+    """Every knob of the service; the README (section "Serving") lists each with its environment variable."""
 
     model_config = SettingsConfigDict(env_prefix="CVAE_", frozen=True)
 
