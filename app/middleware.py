@@ -6,6 +6,8 @@ part-way and every response, the limit's 413 included, is logged and counted.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -15,6 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.metrics import Metrics
 
 access_logger = logging.getLogger("cvae.access")
+# How much of a refused body is still read (and thrown away) so that the client sees its 413, and how long.
+DRAIN_BYTES = 64 * 1024 * 1024
+DRAIN_SECONDS = 10.0
 UNMATCHED_ROUTE = "unmatched"
 
 
@@ -53,15 +58,26 @@ class AccessLogMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """413 for a body over `max_bytes`: at once from Content-Length, else as soon as the count passes it.
+    """413 for a body over `max_bytes`: decided at once from Content-Length, else as soon as the count passes.
 
     The body is read here, up to the limit, and replayed to the app, so no part of the app ever sees more
-    than the limit whatever the client declares (chunked uploads have no Content-Length).
+    than the limit whatever the client declares (chunked uploads have no Content-Length). Before the 413 goes
+    out, the rest of the body is read and thrown away, up to `drain_bytes` and `drain_seconds`, as nginx's
+    lingering close does: Python's http.client (so requests and urllib) sends the whole body before it reads
+    an answer, and a server that closes on it mid-body leaves it with "connection reset" instead of the 413.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        drain_bytes: int = DRAIN_BYTES,
+        drain_seconds: float = DRAIN_SECONDS,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.drain_bytes = drain_bytes
+        self.drain_seconds = drain_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,7 +85,7 @@ class BodySizeLimitMiddleware:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(send)
+            await self._refuse(receive, send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -80,12 +96,27 @@ class BodySizeLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await self._too_large(send)
+                await self._refuse(receive, send, more=message.get("more_body", False))
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         await self.app(scope, _replay(b"".join(chunks), receive), send)
+
+    async def _refuse(self, receive: Receive, send: Send, more: bool = True) -> None:
+        if more:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drain(receive), self.drain_seconds)
+        await self._too_large(send)
+
+    async def _drain(self, receive: Receive) -> None:
+        """Read and discard the body's rest, up to drain_bytes; past that the connection is closed on it."""
+        drained = 0
+        while drained <= self.drain_bytes:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return
+            drained += len(message.get("body", b""))
 
     async def _too_large(self, send: Send) -> None:
         detail = f"request body is larger than the limit of {self.max_bytes} bytes"

@@ -1,8 +1,10 @@
-"""The promise under load: the same seed gives byte-identical PNGs whether a request ran alone or was batched
-with others of any size. The shipped models under uvicorn on 127.0.0.1, hit by concurrent clients."""
+"""The service under uvicorn on 127.0.0.1, as real clients meet it: the same seed gives byte-identical PNGs
+whether a request ran alone or was batched with others of any size; an oversized upload gets its 413."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -75,3 +77,17 @@ def test_concurrent_batched_answers_are_byte_identical_to_lone_ones(alone: list[
                     assert actual == expected, f"{request[0]} {request[1]} differs when batched"
         assert _batches_shared(client, "decoder") > 0, "no decoder batch was shared: the test proved nothing"
         assert _batches_shared(client, "uploads") > 0, "no upload batch was shared: the test proved nothing"
+
+
+def test_python_clients_read_the_413_of_an_oversized_upload() -> None:
+    """http.client (under requests and urllib) sends a whole 30 MB body before it reads the answer: the
+    server reads the rest and throws it away, so the client gets the 413 and its message, not a reset."""
+    body = b"\0" * (30 * 1024 * 1024)
+    with serving(shipped_settings()) as url:
+        host, port = url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        connection.request("POST", "/v1/reconstruct", body=body, headers={"Content-Type": "image/png"})
+        response = connection.getresponse()
+        assert response.status == 413
+        assert "larger than the limit" in json.loads(response.read())["detail"]
+        connection.close()
