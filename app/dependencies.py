@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 
 from app.batched import BatchedModels
 from app.metrics import Metrics
@@ -35,21 +37,23 @@ async def get_models(request: Request) -> BatchedModels:
     return models
 
 
-async def require_api_key(
-    settings: Annotated[Settings, Depends(get_settings)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """401 unless the bearer token equals CVAE_API_KEY; nothing is required when no key is set.
+def api_key_check(key: SecretStr) -> Callable[..., Awaitable[None]]:
+    """The dependency that guards /v1 when CVAE_API_KEY is set: 401 unless the bearer token equals `key`.
+    create_app adds it (and so the bearer scheme to the schema) only then: a schema must not ask clients
+    for a key that the server ignores.
 
     Both sides are hashed first so that compare_digest sees equal lengths and leaks neither the key's
     content nor its length through timing.
     """
-    if settings.api_key is None:
-        return
-    given = credentials.credentials if credentials is not None else ""
-    expected = settings.api_key.get_secret_value()
-    if credentials is None or not hmac.compare_digest(_digest(given), _digest(expected)):
-        raise HTTPException(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
+    expected = _digest(key.get_secret_value())
+
+    async def require_api_key(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> None:
+        if credentials is None or not hmac.compare_digest(_digest(credentials.credentials), expected):
+            raise HTTPException(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
+
+    return require_api_key
 
 
 def _digest(text: str) -> bytes:

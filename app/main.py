@@ -10,10 +10,11 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from app.batched import BatchedModels
-from app.dependencies import require_api_key
+from app.dependencies import api_key_check
 from app.errors import install_error_handlers
 from app.metrics import Metrics
 from app.middleware import AccessLogMiddleware, BodySizeLimitMiddleware
+from app.openapi import install_schema
 from app.routes import generation, model_info, operations, page, uploads
 from app.service import ModelService
 from app.settings import Settings
@@ -64,10 +65,12 @@ def create_app(settings: Settings, preloaded: ModelService | None = None) -> Fas
     app.state.models = None
     app.state.preloaded = preloaded
     install_error_handlers(app)
+    install_schema(app, settings)
     app.include_router(operations.router)
     app.include_router(page.router)
+    protected = [Depends(api_key_check(settings.api_key))] if settings.api_key is not None else []
     for router in (model_info.router, generation.router, uploads.router):
-        app.include_router(router, dependencies=[Depends(require_api_key)])
+        app.include_router(router, dependencies=protected)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(AccessLogMiddleware, metrics=app.state.metrics)
     return app

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.openapi import LIMIT_KEY
 from model.config import CVAEConfig
 
 Digit = Annotated[int, Field(strict=True, ge=0, le=9, description="the digit, 0 to 9", examples=[7])]
@@ -26,7 +27,12 @@ Temperature = Annotated[
 # The prior is N(0, I): coordinates beyond this are meaningless, and would overflow float32 on the way in.
 LATENT_BOUND = 1e4
 LatentCoordinate = Annotated[float, Field(ge=-LATENT_BOUND, le=LATENT_BOUND, allow_inf_nan=False)]
-Latent = Annotated[list[LatentCoordinate], Field(description="one latent vector of latent_dim numbers")]
+# The served schema gives these their limits from the checkpoint and the settings (app/openapi.py).
+Latent = Annotated[
+    list[LatentCoordinate],
+    Field(description="one latent vector of latent_dim numbers", json_schema_extra={LIMIT_KEY: "latent_dim"}),
+]
+AT_MOST_MAX_N = {LIMIT_KEY: "max_n"}
 Base64PNG = Annotated[str, Field(description="base64 of a 28x28 8-bit grayscale PNG, white digit on black")]
 Probabilities = Annotated[list[float], Field(min_length=10, max_length=10)]
 
@@ -41,7 +47,13 @@ class RequestBody(BaseModel):
 
 class SampleRequest(RequestBody):
     digit: Digit
-    n: int = Field(1, strict=True, ge=1, description="how many images, at most CVAE_MAX_N (default 256)")
+    n: int = Field(
+        1,
+        strict=True,
+        ge=1,
+        description="how many images, at most CVAE_MAX_N (default 256)",
+        json_schema_extra=AT_MOST_MAX_N,
+    )
     seed: Seed | None = Field(None, description="the same seed gives the same images; null: chosen at random")
     temperature: Temperature = 1.0
 
@@ -59,7 +71,9 @@ class SampleResponse(BaseModel):
 
 class DecodeRequest(RequestBody):
     digit: Digit
-    z: list[Latent] = Field(min_length=1, description="1 to CVAE_MAX_N latent vectors")
+    z: list[Latent] = Field(
+        min_length=1, description="1 to CVAE_MAX_N latent vectors", json_schema_extra=AT_MOST_MAX_N
+    )
 
     # The example fits the default latent_dim; /v1/model tells the served model's.
     model_config = ConfigDict(

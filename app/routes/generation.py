@@ -19,6 +19,7 @@ from app.batched import BatchedModels
 from app.dependencies import MetricsDep, ModelsDep, SettingsDep
 from app.encoding import grid_png, png_base64_tiles
 from app.schemas import (
+    AT_MOST_MAX_N,
     MAX_SEED,
     DecodeRequest,
     ErrorResponse,
@@ -76,7 +77,9 @@ async def sample_png(
     models: ModelsDep,
     settings: SettingsDep,
     metrics: MetricsDep,
-    n: Annotated[int, Query(ge=1, description="how many images, at most CVAE_MAX_N")] = 1,
+    n: Annotated[
+        int, Query(ge=1, description="how many images, at most CVAE_MAX_N", json_schema_extra=AT_MOST_MAX_N)
+    ] = 1,
     seed: Annotated[int | None, Query(ge=0, le=MAX_SEED, description="null: chosen at random")] = None,
     temperature: Annotated[float, Query(gt=0, le=3, allow_inf_nan=False)] = 1.0,
     nrow: Annotated[int | None, Query(ge=1, description="images per row; default: a square grid")] = None,

@@ -21,7 +21,14 @@ _ERRORS = {
 }
 router = APIRouter(prefix="/v1", tags=["uploads"], responses=_ERRORS)
 
-Upload = Annotated[UploadFile, File(description="PNG, JPEG, GIF, WebP, BMP or TIFF; either polarity")]
+# format binary: what client generators (openapi-python-client among them) read as a file to upload.
+Upload = Annotated[
+    UploadFile,
+    File(
+        description="PNG, JPEG, GIF, WebP, BMP or TIFF; either polarity",
+        json_schema_extra={"format": "binary", "minLength": 1},
+    ),
+]
 OptionalDigit = Annotated[
     int | None, Form(ge=0, le=9, description="the digit shown; omitted: the digit classifier decides")
 ]
