@@ -1,7 +1,9 @@
 """Request and response bodies of API version 1; their examples and descriptions become /docs.
 
 JSON fields are strict where a lax parse would hide a client's mistake: a digit of 3.5, "3" or true is
-rejected, not rounded or coerced, and non-finite numbers (JSON's NaN and Infinity) are never accepted.
+rejected, not rounded or coerced, a latent coordinate of true or "0.5" likewise, and non-finite numbers
+(JSON's NaN and Infinity) are never accepted. A number with no fraction, 3.0, is an integer, as JSON Schema
+has it: the schema says "integer", and a client or fuzzer that writes 3.0 means 3.
 """
 
 from __future__ import annotations
@@ -9,27 +11,51 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from app.openapi import LIMIT_KEY
 from model.config import CVAEConfig
 
-Digit = Annotated[int, Field(strict=True, ge=0, le=9, description="the digit, 0 to 9", examples=[7])]
+
+def _integral_number(value: Any) -> Any:
+    """3.0 -> 3; anything else as it came, for the strict integer check."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# After the constraints, so that they stay minimum and maximum in the JSON schema.
+INTEGRAL = BeforeValidator(_integral_number)
+Digit = Annotated[
+    int, Field(strict=True, ge=0, le=9), INTEGRAL, Field(description="the digit, 0 to 9", examples=[7])
+]
 # Seeds stay below 2^53 so that they survive a round trip through JavaScript's numbers.
 MAX_SEED = 2**53 - 1
-Seed = Annotated[int, Field(strict=True, ge=0, le=MAX_SEED, description="seed of the latent draw")]
+Seed = Annotated[
+    int, Field(strict=True, ge=0, le=MAX_SEED), INTEGRAL, Field(description="seed of the latent draw")
+]
 Temperature = Annotated[
     float,
     Field(
-        gt=0, le=3, allow_inf_nan=False, description="scales the prior's standard deviation", examples=[1.0]
+        strict=True,
+        gt=0,
+        le=3,
+        allow_inf_nan=False,
+        description="scales the prior's standard deviation",
+        examples=[1.0],
     ),
 ]
 # The prior is N(0, I): coordinates beyond this are meaningless, and would overflow float32 on the way in.
 LATENT_BOUND = 1e4
-LatentCoordinate = Annotated[float, Field(ge=-LATENT_BOUND, le=LATENT_BOUND, allow_inf_nan=False)]
+LatentCoordinate = Annotated[
+    float, Field(strict=True, ge=-LATENT_BOUND, le=LATENT_BOUND, allow_inf_nan=False)
+]
 # The served schema gives these their limits from the checkpoint and the settings (app/openapi.py).
 Latent = Annotated[
     list[LatentCoordinate],
+    Field(description="one latent vector of latent_dim numbers", json_schema_extra={LIMIT_KEY: "latent_dim"}),
+]
+# In answers, without the bound: the path between two in-bound latents can step outside it.
+LatentAnswer = Annotated[
+    list[float],
     Field(description="one latent vector of latent_dim numbers", json_schema_extra={LIMIT_KEY: "latent_dim"}),
 ]
 AT_MOST_MAX_N = {LIMIT_KEY: "max_n"}
@@ -47,10 +73,8 @@ class RequestBody(BaseModel):
 
 class SampleRequest(RequestBody):
     digit: Digit
-    n: int = Field(
+    n: Annotated[int, Field(strict=True, ge=1), INTEGRAL] = Field(
         1,
-        strict=True,
-        ge=1,
         description="how many images, at most CVAE_MAX_N (default 256)",
         json_schema_extra=AT_MOST_MAX_N,
     )
@@ -66,7 +90,7 @@ class SampleResponse(BaseModel):
     seed: int = Field(description="the seed used: pass it again for the same images")
     temperature: float
     images: list[Base64PNG] = Field(examples=[[_PNG_EXAMPLE]])
-    latents: list[Latent] = Field(description="the z of each image; /v1/decode turns them back into it")
+    latents: list[LatentAnswer] = Field(description="the z of each image; /v1/decode turns them back into it")
 
 
 class DecodeRequest(RequestBody):
@@ -86,15 +110,26 @@ class ImagesResponse(BaseModel):
 
 
 class InterpolateRequest(RequestBody):
-    """Two end points, as seeds of the prior or as latent vectors, and the number of images between."""
+    """Two end points, as seeds of the prior or as latent vectors, and the number of images between.
 
+    Exactly one of `seeds` and `z` is given, never as null: the schema says so (oneOf), the check enforces it.
+    """
+
+    # Typed without None, so that the schema does not offer null; left out, a field is None.
     digit: Digit
-    seeds: tuple[Seed, Seed] | None = Field(None, description="two seeds, drawn as in /v1/sample")
-    z: tuple[Latent, Latent] | None = Field(None, description="or two latent vectors")
-    steps: int = Field(8, strict=True, ge=2, le=64, description="images on the path, both ends included")
+    seeds: tuple[Seed, Seed] = Field(None, description="two seeds, drawn as in /v1/sample")
+    z: tuple[Latent, Latent] = Field(None, description="or two latent vectors")
+    steps: Annotated[int, Field(strict=True, ge=2, le=64), INTEGRAL] = Field(
+        8, description="images on the path, both ends included"
+    )
     temperature: Temperature = 1.0
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"digit": 2, "seeds": [1, 2], "steps": 8}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"digit": 2, "seeds": [1, 2], "steps": 8}],
+            "oneOf": [{"required": ["seeds"]}, {"required": ["z"]}],
+        }
+    )
 
     @model_validator(mode="after")
     def _one_kind_of_end_points(self) -> InterpolateRequest:
@@ -107,7 +142,7 @@ class InterpolateResponse(BaseModel):
     digit: int
     steps: int
     images: list[Base64PNG] = Field(examples=[[_PNG_EXAMPLE]])
-    latents: list[Latent]
+    latents: list[LatentAnswer]
 
 
 class DigitDecision(BaseModel):

@@ -41,7 +41,7 @@ def test_the_limits_of_this_server_are_in_the_schema(tiny_checkpoints) -> None:
     latent = components["DecodeRequest"]["properties"]["z"]
     assert latent["maxItems"] == 7
     assert latent["items"]["minItems"] == latent["items"]["maxItems"] == LATENT_DIM
-    for end in components["InterpolateRequest"]["properties"]["z"]["anyOf"][0]["prefixItems"]:
+    for end in components["InterpolateRequest"]["properties"]["z"]["prefixItems"]:
         assert end["minItems"] == end["maxItems"] == LATENT_DIM
     assert components["SampleRequest"]["properties"]["n"]["maximum"] == 7
     query = schema["paths"]["/v1/sample.png"]["get"]["parameters"]
@@ -49,13 +49,32 @@ def test_the_limits_of_this_server_are_in_the_schema(tiny_checkpoints) -> None:
     assert LIMIT_KEY not in json.dumps(schema)
 
 
-def test_uploads_are_binary_files(client: TestClient) -> None:
+def test_uploads_are_binary_files_and_their_digit_is_never_null(client: TestClient) -> None:
     components = client.get("/openapi.json").json()["components"]["schemas"]
     bodies = [body for name, body in components.items() if name.startswith("Body_")]
     assert len(bodies) == 3
     for body in bodies:
         assert body["properties"]["file"]["format"] == "binary"
         assert body["properties"]["file"]["minLength"] == 1
+        assert body["properties"]["digit"]["type"] == "integer" and body["required"] == ["file"]
+
+
+def test_no_field_offers_null_that_the_server_refuses(client: TestClient) -> None:
+    """Interpolation takes seeds or z: one of them, never null, as the schema's oneOf says."""
+    interpolate = client.get("/openapi.json").json()["components"]["schemas"]["InterpolateRequest"]
+    assert interpolate["oneOf"] == [{"required": ["seeds"]}, {"required": ["z"]}]
+    assert "anyOf" not in interpolate["properties"]["seeds"] and "anyOf" not in interpolate["properties"]["z"]
+    digit = interpolate["properties"]["digit"]
+    assert (digit["minimum"], digit["maximum"]) == (0, 9)  # constraints stay JSON Schema keywords
+
+
+def test_an_integral_number_is_an_integer_and_a_boolean_is_no_number(client: TestClient) -> None:
+    """JSON Schema counts 3.0 as an integer; true is neither an integer nor a number."""
+    assert client.post("/v1/sample", json={"digit": 3.0, "n": 2.0, "seed": 1.0}).json()["n"] == 2
+    row = [0.0] * (LATENT_DIM - 1)
+    assert client.post("/v1/decode", json={"digit": 3, "z": [[True, *row]]}).status_code == 422
+    assert client.post("/v1/sample", json={"digit": 3, "temperature": True}).status_code == 422
+    assert client.post("/v1/interpolate", json={"digit": 3, "seeds": None, "z": None}).status_code == 422
 
 
 def test_apply_limits_fills_arrays_and_numbers() -> None:
@@ -64,3 +83,13 @@ def test_apply_limits_fills_arrays_and_numbers() -> None:
         "a": {"type": "array", "minItems": 3, "maxItems": 3},
         "b": [{"type": "integer", "maximum": 9}],
     }
+
+
+def test_a_walk_between_far_latents_is_answered(client: TestClient) -> None:
+    """The great circle between two latents inside the bound can leave it; the answer must still be a 200
+    (found by schemathesis: the answer's latents were checked against the request's bound, a 500)."""
+    start = [-9000.0] * LATENT_DIM
+    end = [9000.0 if i % 2 else -9000.0 for i in range(LATENT_DIM)]
+    response = client.post("/v1/interpolate", json={"digit": 1, "z": [start, end], "steps": 8})
+    assert response.status_code == 200, response.text
+    assert max(abs(v) for row in response.json()["latents"] for v in row) > 9000

@@ -36,7 +36,11 @@ from app.service import slerp
 router = APIRouter(
     prefix="/v1",
     tags=["generation"],
-    responses={422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+    responses={
+        400: {"model": ErrorResponse, "description": "the body is not JSON"},
+        422: {"model": ErrorResponse},
+        503: {"model": ErrorResponse},
+    },
 )
 
 

@@ -29,8 +29,9 @@ Upload = Annotated[
         json_schema_extra={"format": "binary", "minLength": 1},
     ),
 ]
+# Typed without None, so that the schema does not offer null (a form cannot send one); left out, it is None.
 OptionalDigit = Annotated[
-    int | None, Form(ge=0, le=9, description="the digit shown; omitted: the digit classifier decides")
+    int, Form(ge=0, le=9, description="the digit shown; omitted: the digit classifier decides")
 ]
 
 
