@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: install test lint format train-classifier train evaluate baseline reproduce results bench bench-serve \
-	serve screenshots docker-smoke clean
+	fuzz serve screenshots docker-smoke clean
 
 install: $(STAMP)
 
@@ -59,6 +59,11 @@ bench: install
 # writes benchmarks/results/serving.json, docs/benchmarks.md and docs/serving-latency-vs-n.png (7 to 8 min).
 bench-serve: install
 	$(BIN)/python -m benchmarks.serving
+
+# schemathesis, every check, against the service with an API key on a free port of 127.0.0.1 (tests/fuzz_api.py);
+# a bounded run is part of make test (tests/test_fuzz.py).
+fuzz: install
+	$(BIN)/python tests/fuzz_api.py --max-examples 100
 
 # The shipped checkpoints over HTTP on port 8000 (settings: CVAE_* variables, see README).
 serve: install

@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 
@@ -16,6 +17,7 @@ from app.metrics import Metrics
 from app.middleware import AccessLogMiddleware, BodySizeLimitMiddleware
 from app.openapi import install_schema
 from app.routes import generation, model_info, operations, page, uploads
+from app.schemas import ErrorResponse
 from app.service import ModelService
 from app.settings import Settings
 
@@ -68,9 +70,14 @@ def create_app(settings: Settings, preloaded: ModelService | None = None) -> Fas
     install_schema(app, settings)
     app.include_router(operations.router)
     app.include_router(page.router)
-    protected = [Depends(api_key_check(settings.api_key))] if settings.api_key is not None else []
+    guard: dict[str, Any] = {}
+    if settings.api_key is not None:
+        guard = {
+            "dependencies": [Depends(api_key_check(settings.api_key))],
+            "responses": {401: {"model": ErrorResponse, "description": "missing or wrong API key"}},
+        }
     for router in (model_info.router, generation.router, uploads.router):
-        app.include_router(router, dependencies=protected)
+        app.include_router(router, **guard)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(AccessLogMiddleware, metrics=app.state.metrics)
     return app
