@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from app.batched import BatchedModels
 from app.dependencies import api_key_check
@@ -78,6 +79,13 @@ def create_app(settings: Settings, preloaded: ModelService | None = None) -> Fas
         }
     for router in (model_info.router, generation.router, uploads.router):
         app.include_router(router, **guard)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(AccessLogMiddleware, metrics=app.state.metrics)
     return app

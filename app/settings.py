@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     )
     log_level: LogLevel = "info"
     api_key: SecretStr | None = Field(None, description="when set, /v1/* needs 'Authorization: Bearer <key>'")
+    # Off unless origins are named: a page on another site may not call the API from its visitors' browsers.
+    cors_origins: list[str] = Field(
+        [], description="origins whose pages may call the API from a browser, e.g. https://example.org"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

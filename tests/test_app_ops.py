@@ -227,3 +227,22 @@ def test_cli_serves_the_models_it_loaded_without_touching_the_environment(
     with TestClient(served["app"]) as client:  # the lifespan takes the loaded models, loads nothing
         assert client.post("/v1/sample", json={"digit": 1}).status_code == 200
     assert len(loads) == 1
+
+
+def test_cors_is_off_by_default(client: TestClient) -> None:
+    response = client.get("/v1/model", headers={"Origin": "https://elsewhere.example"})
+    assert response.status_code == 200 and "access-control-allow-origin" not in response.headers
+
+
+def test_cors_allows_only_the_configured_origins(tiny_checkpoints, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CVAE_CORS_ORIGINS", '["https://digits.example"]')
+    settings = Settings(checkpoint=tiny_checkpoints[0], classifier=tiny_checkpoints[1])
+    with TestClient(create_app(settings)) as client:
+        preflight = {
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        }
+        allowed = client.options("/v1/sample", headers={"Origin": "https://digits.example", **preflight})
+        assert allowed.headers["access-control-allow-origin"] == "https://digits.example"
+        other = client.get("/v1/model", headers={"Origin": "https://elsewhere.example"})
+        assert "access-control-allow-origin" not in other.headers
