@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import shutil
@@ -246,3 +247,25 @@ def test_cors_allows_only_the_configured_origins(tiny_checkpoints, monkeypatch: 
         assert allowed.headers["access-control-allow-origin"] == "https://digits.example"
         other = client.get("/v1/model", headers={"Origin": "https://elsewhere.example"})
         assert "access-control-allow-origin" not in other.headers
+
+
+@pytest.mark.usefixtures("cli_environment")
+@pytest.mark.parametrize("damage", ["flipped byte", "another architecture", "a classifier"])
+def test_cli_refuses_a_damaged_or_foreign_checkpoint_in_one_line(
+    tiny_checkpoints, tmp_path: Path, capsys: pytest.CaptureFixture, damage: str
+) -> None:
+    cvae, classifier = tiny_checkpoints
+    checkpoint = shutil.copytree(cvae, tmp_path / "cvae")
+    if damage == "flipped byte":
+        weights = bytearray((checkpoint / "model.safetensors").read_bytes())
+        weights[len(weights) // 2] ^= 0xFF
+        (checkpoint / "model.safetensors").write_bytes(bytes(weights))
+    elif damage == "another architecture":
+        config = json.loads((checkpoint / "config.json").read_text())
+        config["model"]["arch"] = "mlp"
+        (checkpoint / "config.json").write_text(json.dumps(config))
+    else:
+        checkpoint = classifier
+    code = cli.main(["--checkpoint", str(checkpoint), "--classifier", str(classifier), "--device", "cpu"])
+    error = capsys.readouterr().err
+    assert code != 0 and error.count("\n") == 1 and error.startswith("cvae-serve: "), error
