@@ -14,13 +14,13 @@ from PIL import Image
 from model.preprocess import UploadError, preprocess_upload
 
 MODES = ("L", "RGB", "RGBA", "LA", "P", "1", "I;16", "I", "F", "CMYK")
-# Each format with the modes Pillow writes for it.
+# Each format with the modes Pillow writes it from (some it converts on the way, as a user's tool would).
 FORMATS = {
-    "PNG": ("L", "RGB", "RGBA", "LA", "P", "1", "I;16", "I"),
-    "JPEG": ("L", "RGB", "CMYK"),
-    "GIF": ("L", "P", "1"),
-    "WEBP": ("RGB", "RGBA"),
-    "BMP": ("L", "RGB", "P", "1"),
+    "PNG": ("L", "RGB", "RGBA", "LA", "P", "1", "I;16"),
+    "JPEG": ("L", "RGB", "1", "CMYK"),
+    "GIF": ("L", "RGB", "RGBA", "LA", "P", "1", "I;16", "I", "F"),
+    "WEBP": MODES,
+    "BMP": ("L", "RGB", "RGBA", "P", "1"),
     "TIFF": MODES,
 }
 
