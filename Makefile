@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: install test lint format train-classifier train evaluate baseline reproduce results bench bench-serve \
-	fuzz serve screenshots docker-smoke clean
+	fuzz audit serve screenshots docker-smoke clean
 
 install: $(STAMP)
 
@@ -64,6 +64,11 @@ bench-serve: install
 # a bounded run is part of make test (tests/test_fuzz.py).
 fuzz: install
 	$(BIN)/python tests/fuzz_api.py --max-examples 100
+
+# Known vulnerabilities in the installed packages (pip-audit; says so plainly where its database cannot be
+# reached) and no unpickling in model/, app/, training/ (tests/audit.py).
+audit: install
+	$(BIN)/python tests/audit.py
 
 # The shipped checkpoints over HTTP on port 8000 (settings: CVAE_* variables, see README).
 serve: install
