@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -14,8 +17,40 @@ from training.idx import IDXError
 from training.mnist_download import DownloadError
 from training.npm_digits import NpmDigitsError
 
+
+class OutputDirectoryError(OSError):
+    """The output directory cannot take the checkpoint; found before any training time is spent."""
+
+
 # Problems a user can fix (bad data, bad checkpoint, bad option): one line and exit status 2, no traceback.
-USER_ERRORS = (CheckpointError, IDXError, DownloadError, NpmDigitsError, ValueError, FileNotFoundError)
+USER_ERRORS = (
+    CheckpointError,
+    IDXError,
+    DownloadError,
+    NpmDigitsError,
+    ValueError,
+    FileNotFoundError,
+    OutputDirectoryError,
+)
+# A checkpoint, its resume state and figures take about 20 MB; less free space than this fails at once.
+MIN_FREE_BYTES = 64 * 1024 * 1024
+
+
+def check_output_directory(directory: str | Path, min_free_bytes: int = MIN_FREE_BYTES) -> None:
+    """Create `directory` and write a file in it, and check its free space, so that a bad --out fails in a
+    second instead of after the first epoch; raises OutputDirectoryError."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-check-"):
+            pass
+        free = shutil.disk_usage(directory).free
+    except OSError as e:
+        raise OutputDirectoryError(f"cannot write to {directory}: {e.strerror or e}") from None
+    if free < min_free_bytes:
+        raise OutputDirectoryError(
+            f"{directory} has {free // 2**20} MB free, less than the {min_free_bytes // 2**20} MB a run needs"
+        )
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:

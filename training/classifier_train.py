@@ -17,7 +17,7 @@ from model.checkpoint import save_checkpoint
 from model.classifier import DigitClassifier
 from model.config import ClassifierConfig
 from model.device import resolve_device
-from training.arguments import add_data_arguments, add_run_arguments, run_cli
+from training.arguments import add_data_arguments, add_run_arguments, check_output_directory, run_cli
 from training.augment import augment
 from training.data import Split, epoch_order, load_split, to_tensors
 from training.evaluate import classify
@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="checkpoints/digit-classifier", help="checkpoint directory to write")
 
     def run(args: argparse.Namespace) -> None:
+        check_output_directory(args.out)
         split = load_split(args.data, args.data_dir, args.npm_tarball)
         metrics = train_classifier(
             split,

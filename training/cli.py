@@ -6,7 +6,7 @@ import argparse
 from dataclasses import fields
 
 from model.config import CVAEConfig
-from training.arguments import add_data_arguments, add_run_arguments, run_cli
+from training.arguments import add_data_arguments, add_run_arguments, check_output_directory, run_cli
 from training.data import load_split
 from training.train import TrainConfig, train
 
@@ -73,6 +73,7 @@ def _subset(cls: type, args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     def run(args: argparse.Namespace) -> None:
+        check_output_directory(args.out)
         split = load_split(args.data, args.data_dir, args.npm_tarball)
         train(
             CVAEConfig(**_subset(CVAEConfig, args)),

@@ -1,0 +1,39 @@
+"""A bad --out fails in a second, with one line and status 2, before any data is read or any epoch runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from training import classifier_train, cli
+from training.arguments import OutputDirectoryError, check_output_directory
+
+
+@pytest.mark.parametrize(
+    "main", [cli.main, classifier_train.main], ids=["cvae-train", "cvae-train-classifier"]
+)
+def test_an_unwritable_output_directory_fails_before_training(
+    main, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    def no_data(*args: object) -> None:
+        raise AssertionError("the data must not be loaded for a run that cannot be saved")
+
+    monkeypatch.setattr(cli, "load_split", no_data)
+    monkeypatch.setattr(classifier_train, "load_split", no_data)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    with pytest.raises(SystemExit) as stop:
+        main(["--out", str(blocked / "checkpoint"), "--epochs", "1"])
+    error = capsys.readouterr().err
+    assert stop.value.code == 2 and error.count("\n") == 1 and "cannot write to" in error
+
+
+def test_a_full_output_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(OutputDirectoryError, match="MB free"):
+        check_output_directory(tmp_path / "out", min_free_bytes=2**62)
+
+
+def test_a_writable_output_directory_is_created_and_left_clean(tmp_path: Path) -> None:
+    check_output_directory(tmp_path / "new" / "out")
+    assert (tmp_path / "new" / "out").is_dir() and not any((tmp_path / "new" / "out").iterdir())
