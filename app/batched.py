@@ -1,9 +1,10 @@
-"""What the routes await: the ModelService behind one micro-batcher per network, in one model thread.
+"""What the routes await: the ModelService behind one micro-batcher per network, in a few model threads.
 
-All inference runs in a single thread (torch's own intra-op threads aside), so concurrent requests never
-fight over the cores with their own small forward passes: their work is gathered (app/batching.py) and each
-network runs once per batch. Uploads are decoded and preprocessed first in a small pool of their own
-(Pillow releases the GIL while it decodes), at most one per core at a time.
+All inference runs in the model threads (CVAE_MODEL_THREADS, one per core by default, each running one
+batch at a time), so concurrent requests never fight over the cores with their own small forward passes:
+their work is gathered (app/batching.py) and each network runs once per batch. Uploads are decoded and
+preprocessed first in a small pool of their own (Pillow releases the GIL while it decodes), at most one per
+core at a time.
 """
 
 from __future__ import annotations

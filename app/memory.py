@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
-
-logger = logging.getLogger("cvae.memory")
 
 _libc_name = ctypes.util.find_library("c")
 _malloc_trim = getattr(ctypes.CDLL(_libc_name), "malloc_trim", None) if _libc_name else None

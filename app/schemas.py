@@ -49,15 +49,12 @@ LatentCoordinate = Annotated[
     float, Field(strict=True, ge=-LATENT_BOUND, le=LATENT_BOUND, allow_inf_nan=False)
 ]
 # The served schema gives these their limits from the checkpoint and the settings (app/openapi.py).
-Latent = Annotated[
-    list[LatentCoordinate],
-    Field(description="one latent vector of latent_dim numbers", json_schema_extra={LIMIT_KEY: "latent_dim"}),
-]
+_LATENT_VECTOR = Field(
+    description="one latent vector of latent_dim numbers", json_schema_extra={LIMIT_KEY: "latent_dim"}
+)
+Latent = Annotated[list[LatentCoordinate], _LATENT_VECTOR]
 # In answers, without the bound: the path between two in-bound latents can step outside it.
-LatentAnswer = Annotated[
-    list[float],
-    Field(description="one latent vector of latent_dim numbers", json_schema_extra={LIMIT_KEY: "latent_dim"}),
-]
+LatentAnswer = Annotated[list[float], _LATENT_VECTOR]
 AT_MOST_MAX_N = {LIMIT_KEY: "max_n"}
 Base64PNG = Annotated[str, Field(description="base64 of a 28x28 8-bit grayscale PNG, white digit on black")]
 Probabilities = Annotated[list[float], Field(min_length=10, max_length=10)]

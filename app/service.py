@@ -1,6 +1,6 @@
 """The loaded models and every inference the API offers, as operations on batches: no HTTP, no asyncio.
 
-One ModelService is built at start-up and its batch operations run in the model thread (app/batched.py),
+One ModelService is built at start-up and its batch operations run in the model threads (app/batched.py),
 on the concatenated work of concurrent requests. Every network runs blockwise (model/inference.py), so an
 item's answer is the same bytes whatever else shared its batch.
 """
@@ -127,9 +127,9 @@ class ModelService:
         self.analyse_batch([AnalysisJob(x, None), AnalysisJob(x, 0)])
 
     def seeded_latents(self, seed: int, n: int, temperature: float) -> Tensor:
-        """z ~ N(0, temperature^2 I) on the CPU, the same for a seed on every device and in every batch."""
-        z = torch.randn((n, self.latent_dim), generator=torch.Generator().manual_seed(seed))
-        return temperature * z
+        """z ~ N(0, temperature^2 I), the same for a seed on every device and in every batch; kept on the
+        CPU, where requests' latents are joined into batches and written into the JSON answers."""
+        return self.cvae.sample_latents(n, temperature, torch.Generator().manual_seed(seed), device="cpu")
 
     @torch.inference_mode()
     def decode_batch(self, jobs: Sequence[DecodeJob]) -> list[Any]:

@@ -143,11 +143,16 @@ class CVAE(nn.Module):
         return self.decode(z, y), mu, logvar
 
     def sample_latents(
-        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
+        self,
+        n: int,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
     ) -> Tensor:
-        """z ~ N(0, temperature^2 I); drawn on the CPU so a seed gives the same z on every device."""
+        """z ~ N(0, temperature^2 I); drawn on the CPU so a seed gives the same z on every device, then moved
+        to `device` (default: the model's)."""
         z = torch.randn((n, self.cfg.latent_dim), generator=generator)
-        return (temperature * z).to(next(self.parameters()).device)
+        return (temperature * z).to(device or next(self.parameters()).device)
 
     @torch.no_grad()
     def generate(
