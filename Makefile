@@ -63,7 +63,7 @@ bench-serve: install
 # schemathesis, every check, against the service with an API key on a free port of 127.0.0.1 (tests/fuzz_api.py);
 # a bounded run is part of make test (tests/test_fuzz.py).
 fuzz: install
-	$(BIN)/python tests/fuzz_api.py --max-examples 100
+	PYTHONPATH=. $(BIN)/python tests/fuzz_api.py --max-examples 100
 
 # Known vulnerabilities in the installed packages (pip-audit; says so plainly where its database cannot be
 # reached) and no unpickling in model/, app/, training/ (tests/audit.py).

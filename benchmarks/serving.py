@@ -251,11 +251,16 @@ def measure_routes(
     return {name: figures[name] for name in routes}, in_process
 
 
-def measure_hello_world(bench: Bench) -> dict[str, Any]:
+def serve_factory(bench: Bench, name: str, factory: str, ready_path: str) -> AbstractContextManager[Server]:
+    """An app factory of benchmarks/serving_servers.py under plain uvicorn on a free port, ready."""
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.serving_servers:hello_world_app"]
+    command = [sys.executable, "-m", "uvicorn", "--factory", f"benchmarks.serving_servers:{factory}"]
     command += ["--host", HOST, "--port", str(port), "--log-level", "warning"]
-    with serve("hello-world", command, port, "/", bench.workdir) as server:
+    return serve(name, command, port, ready_path, bench.workdir)
+
+
+def measure_hello_world(bench: Bench) -> dict[str, Any]:
+    with serve_factory(bench, "hello-world", "hello_world_app", "/") as server:
         request = Request("GET", "/", label="GET / (async def, returns {'status': 'ok'})")
         bench.warm_up(server, request)
         connections = bench.profile.reference_connections
@@ -268,11 +273,8 @@ def measure_hello_world(bench: Bench) -> dict[str, Any]:
 
 def measure_model_free(bench: Bench) -> dict[str, Any]:
     """/healthz and /v1/sample n=1 of the service with a decoder that costs nothing (model_free_app)."""
-    port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.serving_servers:model_free_app"]
-    command += ["--host", HOST, "--port", str(port), "--log-level", "warning"]
     connections = bench.profile.reference_connections
-    with serve("model-free", command, port, "/readyz", bench.workdir) as server:
+    with serve_factory(bench, "model-free", "model_free_app", "/readyz") as server:
         figures = {}
         for name, request in (
             ("healthz", Request("GET", "/healthz", label="GET /healthz")),

@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -19,38 +17,20 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.serving_servers import HOST, Server, free_port, serve
+
 SERVE = Path(sys.executable).parent / "cvae-serve"
 
 
 @contextmanager
-def cvae_serve(*options: str) -> Iterator[tuple[subprocess.Popen, str]]:
-    """cvae-serve with the shipped models on a free port of 127.0.0.1, ready; stopped afterwards."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "CVAE_LOG_LEVEL": "warning", "CVAE_DEVICE": "cpu"}
-    command = [str(SERVE), "--host", "127.0.0.1", "--port", str(port), *options]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while not _answers(f"{url}/readyz"):
-            assert server.poll() is None and time.monotonic() < deadline, "cvae-serve did not become ready"
-            time.sleep(0.2)
-        yield server, url
-    finally:
-        if server.poll() is None:
-            server.kill()
-        server.wait(30)
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False
+def cvae_serve(workdir: Path, *options: str) -> Iterator[Server]:
+    """cvae-serve with the shipped models on a free port of 127.0.0.1, ready; stopped afterwards. Its output
+    goes to workdir/cvae-serve.log."""
+    port = free_port()
+    command = [str(SERVE), "--host", HOST, "--port", str(port), *options]
+    env = {"CVAE_LOG_LEVEL": "warning", "CVAE_DEVICE": "cpu"}
+    with serve("cvae-serve", command, port, "/readyz", workdir, env) as server:
+        yield server
 
 
 def _sample(url: str, n: int, seed: int) -> int:
@@ -61,16 +41,16 @@ def _sample(url: str, n: int, seed: int) -> int:
         return response.status
 
 
-def test_sigterm_answers_the_requests_in_flight_then_exits_cleanly() -> None:
-    with cvae_serve() as (server, url), ThreadPoolExecutor(8) as pool:
-        in_flight = [pool.submit(_sample, url, 256, seed) for seed in range(8)]
+def test_sigterm_answers_the_requests_in_flight_then_exits_cleanly(tmp_path: Path) -> None:
+    with cvae_serve(tmp_path) as server, ThreadPoolExecutor(8) as pool:
+        in_flight = [pool.submit(_sample, server.url, 256, seed) for seed in range(8)]
         time.sleep(0.3)  # the requests have reached the server; most are still queued for the model
-        server.send_signal(signal.SIGTERM)
+        server.process.send_signal(signal.SIGTERM)
         assert [future.result(timeout=120) for future in in_flight] == [200] * 8
         # uvicorn shuts down gracefully, then raises the signal it caught again, so that the exit status
         # tells what stopped the process.
-        assert server.wait(60) in (0, -signal.SIGTERM)
-        assert b"Traceback" not in server.stdout.read()
+        assert server.process.wait(60) in (0, -signal.SIGTERM)
+    assert "Traceback" not in (tmp_path / "cvae-serve.log").read_text()
 
 
 def _workers(pid: int) -> list[int]:
@@ -87,15 +67,15 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-def test_a_killed_worker_is_replaced_and_the_service_keeps_answering() -> None:
-    with cvae_serve("--workers", "2") as (server, url):
+def test_a_killed_worker_is_replaced_and_the_service_keeps_answering(tmp_path: Path) -> None:
+    with cvae_serve(tmp_path, "--workers", "2") as server:
         deadline = time.monotonic() + 60
-        while len(workers := _workers(server.pid)) < 2:
+        while len(workers := _workers(server.process.pid)) < 2:
             assert time.monotonic() < deadline, "two workers did not start"
             time.sleep(0.2)
         os.kill(workers[0], signal.SIGKILL)
-        assert all(_sample(url, 4, seed) == 200 for seed in range(20))  # the other worker answers
-        while not (set(_workers(server.pid)) - set(workers)):
+        assert all(_sample(server.url, 4, seed) == 200 for seed in range(20))  # the other worker answers
+        while not (set(_workers(server.process.pid)) - set(workers)):
             assert time.monotonic() < deadline + 60, "the killed worker was not replaced"
             time.sleep(0.2)
-        assert server.poll() is None
+        assert server.process.poll() is None
