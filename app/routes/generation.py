@@ -38,6 +38,8 @@ router = APIRouter(
     tags=["generation"],
     responses={
         400: {"model": ErrorResponse, "description": "the body is not JSON"},
+        408: {"model": ErrorResponse, "description": "the body did not arrive in time"},
+        413: {"model": ErrorResponse, "description": "body over the limit"},
         422: {"model": ErrorResponse},
         503: {"model": ErrorResponse},
     },

@@ -14,6 +14,7 @@ from app.service import UploadAnalysis
 
 _ERRORS = {
     400: {"model": ErrorResponse, "description": "undecodable, empty or truncated image, or no ink found"},
+    408: {"model": ErrorResponse, "description": "the body did not arrive in time"},
     413: {"model": ErrorResponse, "description": "body or pixel count over the limit"},
     415: {"model": ErrorResponse, "description": "not an image in an accepted format"},
     422: {"model": ErrorResponse},
