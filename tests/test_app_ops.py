@@ -13,6 +13,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
+from robustness import Recorder
 from test_app_support import tiny_settings
 
 from app import cli
@@ -208,28 +209,6 @@ def cli_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("cli_environment")
-def test_cli_missing_checkpoint_is_one_line_and_non_zero(
-    tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
-    assert cli.main(["--checkpoint", str(tmp_path / "nowhere"), "--device", "cpu"]) != 0
-    error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "nowhere" in error and "missing" in error
-
-
-@pytest.mark.usefixtures("cli_environment")
-def test_cli_corrupt_checkpoint_is_one_line_and_non_zero(
-    tiny_checkpoints, tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
-    cvae, classifier = tiny_checkpoints
-    corrupt = shutil.copytree(cvae, tmp_path / "cvae")
-    weights = corrupt / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[:100])
-    code = cli.main(["--checkpoint", str(corrupt), "--classifier", str(classifier), "--device", "cpu"])
-    error = capsys.readouterr().err
-    assert code != 0 and error.count("\n") == 1 and "model.safetensors" in error
-
-
-@pytest.mark.usefixtures("cli_environment")
 def test_cli_bad_device_is_one_line_and_non_zero(tiny_checkpoints, capsys: pytest.CaptureFixture) -> None:
     cvae, classifier = tiny_checkpoints
     assert cli.main(["--checkpoint", str(cvae), "--classifier", str(classifier), "--device", "tpu"]) != 0
@@ -267,7 +246,9 @@ def test_cors_is_off_by_default(client: TestClient) -> None:
     assert response.status_code == 200 and "access-control-allow-origin" not in response.headers
 
 
-def test_cors_allows_only_the_configured_origins(tiny_checkpoints, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cors_allows_only_the_configured_origins(
+    tiny_checkpoints, monkeypatch: pytest.MonkeyPatch, robustness: Recorder
+) -> None:
     monkeypatch.setenv("CVAE_CORS_ORIGINS", '["https://digits.example"]')
     settings = Settings(checkpoint=tiny_checkpoints[0], classifier=tiny_checkpoints[1])
     with TestClient(create_app(settings)) as client:
@@ -279,16 +260,29 @@ def test_cors_allows_only_the_configured_origins(tiny_checkpoints, monkeypatch: 
         assert allowed.headers["access-control-allow-origin"] == "https://digits.example"
         other = client.get("/v1/model", headers={"Origin": "https://elsewhere.example"})
         assert "access-control-allow-origin" not in other.headers
+    robustness.record(
+        sent="CVAE_CORS_ORIGINS with one origin: a preflight from it, a request from another origin",
+        count=2,
+        came_back="the named origin allowed; the other origin got no Access-Control-Allow-Origin "
+        "(and none is sent when the setting is left out: test_cors_is_off_by_default)",
+    )
 
 
 @pytest.mark.usefixtures("cli_environment")
-@pytest.mark.parametrize("damage", ["flipped byte", "another architecture", "a classifier"])
+@pytest.mark.parametrize(
+    "damage", ["missing", "truncated weights", "flipped byte", "another architecture", "a classifier"]
+)
 def test_cli_refuses_a_damaged_or_foreign_checkpoint_in_one_line(
-    tiny_checkpoints, tmp_path: Path, capsys: pytest.CaptureFixture, damage: str
+    tiny_checkpoints, tmp_path: Path, capsys: pytest.CaptureFixture, damage: str, robustness: Recorder
 ) -> None:
     cvae, classifier = tiny_checkpoints
     checkpoint = shutil.copytree(cvae, tmp_path / "cvae")
-    if damage == "flipped byte":
+    if damage == "missing":
+        checkpoint = tmp_path / "nowhere"
+    elif damage == "truncated weights":
+        weights = checkpoint / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:100])
+    elif damage == "flipped byte":
         weights = bytearray((checkpoint / "model.safetensors").read_bytes())
         weights[len(weights) // 2] ^= 0xFF
         (checkpoint / "model.safetensors").write_bytes(bytes(weights))
@@ -301,6 +295,12 @@ def test_cli_refuses_a_damaged_or_foreign_checkpoint_in_one_line(
     code = cli.main(["--checkpoint", str(checkpoint), "--classifier", str(classifier), "--device", "cpu"])
     error = capsys.readouterr().err
     assert code != 0 and error.count("\n") == 1 and error.startswith("cvae-serve: "), error
+    assert str(checkpoint) in error  # it names the directory or the file
+    robustness.record(
+        sent=f"cvae-serve started on a checkpoint: {damage}",
+        count=1,
+        came_back=f"exit status {code}, one line: {error.strip().replace(str(tmp_path), '<tmp>')}",
+    )
 
 
 def test_the_readme_lists_every_setting() -> None:
