@@ -1,9 +1,22 @@
 """Checkpoints: `model.safetensors` (weights only, no pickle) beside `config.json` (everything else).
 
-Each file is written to a temporary name and moved into place with os.replace, so a crash never leaves a
-half-written file. config.json, written last, records the sha256 of the weights, so a crash between the two
-moves, or any later damage, is caught on load. Every problem found on load raises CheckpointError with one
-line that names the file and what is wrong with it.
+A save may add further safetensors files (the trainer's resume state), and one epoch's files must change
+together: a crash that left new weights beside an old config.json, or a new resume state beside old weights,
+would leave nothing that loads or resumes. So every save is one commit through a journal, the staging
+directory `.incoming/`:
+
+1. Finish what an interrupted save left: a staging set holding config.json is complete and is moved into
+   place (step 3); one without it is deleted.
+2. Write every file of the new set into `.incoming/` and fsync it, config.json last through a temporary
+   name and os.replace: once `.incoming/config.json` exists the new set is complete and committed.
+3. Move each file into the checkpoint directory with os.replace, config.json last, then remove `.incoming/`.
+
+Readers never write (a checkpoint in a read-only image still loads): `checkpoint_file` takes a file from
+`.incoming/` while `.incoming/config.json` exists and the file is still there, otherwise from the directory.
+Since files leave `.incoming/` one at a time and config.json last, that is always one whole set, the old or
+the new, wherever a process was killed. config.json records the sha256 of every other file, so later damage
+is caught on load too; every problem found on load raises CheckpointError with one line that names the file
+and what is wrong with it.
 """
 
 from __future__ import annotations
@@ -11,8 +24,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +45,7 @@ from model.cvae import CVAE
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+STAGING_DIR = ".incoming"
 
 # kind -> (config class, model class); the kind is recorded in config.json.
 _KINDS: dict[str, tuple[type, type[nn.Module]]] = {
@@ -58,6 +73,15 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _fsync(path: Path) -> None:
+    """Flush a file's data, or a directory's entries (the renames in it), to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def _atomic_target(path: Path) -> Iterator[Path]:
     """A temporary file beside `path`, moved over it (readable by all, as a normal file) only on success."""
@@ -82,39 +106,99 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def atomic_write_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
-
-
-def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
-    """safetensors file written atomically; tensors are made contiguous CPU copies first."""
-    with _atomic_target(path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
-
-
-def save_checkpoint(directory: str | Path, model: nn.Module, metadata: dict[str, Any] | None = None) -> Path:
-    """Write weights and config.json; `metadata` (data, seed, metrics, ...) is stored in config.json."""
+def checkpoint_file(directory: str | Path, name: str) -> Path:
+    """Where the checkpoint's file `name` is: in `.incoming/` while a committed save is still moving its files
+    out, otherwise in the directory. Reads only, so a read-only checkpoint directory loads too.
+    """
     directory = Path(directory)
+    staged = directory / STAGING_DIR / name
+    if (directory / STAGING_DIR / CONFIG_FILE).is_file() and staged.is_file():
+        return staged
+    return directory / name
+
+
+def _publish(directory: Path) -> None:
+    """Move a committed staging set into place, config.json last; after a kill part-way, the next save
+    moves what is left.
+    """
+    staging = directory / STAGING_DIR
+    names = sorted(p.name for p in staging.iterdir() if p.name != CONFIG_FILE)
+    for name in [*names, CONFIG_FILE]:
+        os.replace(staging / name, directory / name)
+    _fsync(directory)
+    shutil.rmtree(staging)
+
+
+def _commit(directory: Path, write: Callable[[Path], dict[str, Any]]) -> None:
+    """Stage the files `write` puts into the staging directory and the config.json it returns, then publish.
+
+    A staging set left by a killed save is published first if complete, and deleted if not.
+    """
     directory.mkdir(parents=True, exist_ok=True)
+    staging = directory / STAGING_DIR
+    if (staging / CONFIG_FILE).is_file():
+        _publish(directory)
+    elif staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    try:
+        config = write(staging)
+        for path in sorted(staging.iterdir()):
+            path.chmod(0o644)
+            _fsync(path)
+        atomic_write_bytes(staging / CONFIG_FILE, (json.dumps(config, indent=2) + "\n").encode())
+        _fsync(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _publish(directory)
+
+
+def save_checkpoint(
+    directory: str | Path,
+    model: nn.Module,
+    metadata: dict[str, Any] | None = None,
+    extra: dict[str, dict[str, torch.Tensor]] | None = None,
+) -> Path:
+    """Write weights, the safetensors files of `extra` (name -> tensors) and config.json as one commit.
+
+    `metadata` (data, seed, metrics, ...) is stored in config.json, with the sha256 of every file.
+    """
+    directory = Path(directory)
     kind = next(k for k, (_, cls) in _KINDS.items() if isinstance(model, cls))
-    weights = directory / WEIGHTS_FILE
-    save_tensors(weights, model.state_dict())
-    config = {
-        "format_version": FORMAT_VERSION,
-        "kind": kind,
-        "model": model.cfg.to_dict(),
-        **(metadata or {}),
-        "torch_version": torch.__version__,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "weights_sha256": sha256_file(weights),
-    }
-    atomic_write_json(directory / CONFIG_FILE, config)
+    extra = extra or {}
+    for name in extra:
+        if name in (WEIGHTS_FILE, CONFIG_FILE) or name.startswith(".") or Path(name).name != name:
+            raise ValueError(f"{name!r} cannot be a further checkpoint file")
+
+    def write(staging: Path) -> dict[str, Any]:
+        hashes = {}
+        for name, tensors in {WEIGHTS_FILE: model.state_dict(), **extra}.items():
+            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(staging / name))
+            hashes[name] = sha256_file(staging / name)
+        return {
+            "format_version": FORMAT_VERSION,
+            "kind": kind,
+            "model": model.cfg.to_dict(),
+            **(metadata or {}),
+            "torch_version": torch.__version__,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "weights_sha256": hashes.pop(WEIGHTS_FILE),
+            "files": hashes,
+        }
+
+    _commit(directory, write)
     return directory
+
+
+def write_config(directory: str | Path, config: dict[str, Any]) -> None:
+    """Replace the config.json of a saved checkpoint (the evaluator adds its metrics) as one commit."""
+    _commit(Path(directory), lambda staging: config)
 
 
 def read_config(directory: str | Path) -> dict[str, Any]:
     """config.json parsed and checked for the fields every checkpoint has."""
-    path = Path(directory) / CONFIG_FILE
+    path = checkpoint_file(directory, CONFIG_FILE)
     if not path.is_file():
         raise CheckpointError(f"{path}: missing (is {Path(directory)} a checkpoint directory?)")
     try:
@@ -136,13 +220,38 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     return config
 
 
+def _load_verified(path: Path, expected_sha256: str) -> dict[str, torch.Tensor]:
+    """A safetensors file of the checkpoint, refused unless its sha256 is the one config.json recorded."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing")
+    actual = sha256_file(path)
+    if actual != expected_sha256:
+        raise CheckpointError(
+            f"{path}: sha256 mismatch (config.json says {expected_sha256[:12]}…, "
+            f"file is {actual[:12]}…): truncated, corrupted or replaced"
+        )
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: unreadable safetensors file ({e})") from None
+
+
+def load_tensors(directory: str | Path, name: str, config: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """A further file of the checkpoint whose `config` is given (from read_config), verified against it."""
+    path = checkpoint_file(directory, name)
+    expected = config.get("files", {}).get(name)
+    if expected is None:
+        raise CheckpointError(f"{path}: not recorded in config.json, so it is not part of this checkpoint")
+    return _load_verified(path, expected)
+
+
 def load_checkpoint(
     directory: str | Path, expected_kind: str | None = None, device: str | torch.device = "cpu"
 ) -> Checkpoint:
     """Rebuild the model from config.json and load its verified weights, in eval mode, on `device`."""
     directory = Path(directory)
     config = read_config(directory)
-    config_path = directory / CONFIG_FILE
+    config_path = checkpoint_file(directory, CONFIG_FILE)
     kind = config["kind"]
     if expected_kind is not None and kind != expected_kind:
         raise CheckpointError(f"{config_path}: holds a {kind!r} model, expected {expected_kind!r}")
@@ -152,19 +261,8 @@ def load_checkpoint(
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{config_path}: bad model config ({e})") from None
 
-    weights = directory / WEIGHTS_FILE
-    if not weights.is_file():
-        raise CheckpointError(f"{weights}: missing")
-    actual = sha256_file(weights)
-    if actual != config["weights_sha256"]:
-        raise CheckpointError(
-            f"{weights}: sha256 mismatch (config.json says {config['weights_sha256'][:12]}…, "
-            f"file is {actual[:12]}…): truncated, corrupted or replaced"
-        )
-    try:
-        state = load_file(weights)
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{weights}: unreadable safetensors file ({e})") from None
+    weights = checkpoint_file(directory, WEIGHTS_FILE)
+    state = _load_verified(weights, config["weights_sha256"])
     _check_state(weights, model, state)
     model.load_state_dict(state)
     return Checkpoint(model=model.to(device).eval(), config=config, path=directory)

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from model.checkpoint import CONFIG_FILE, atomic_write_json, load_checkpoint, read_config
+from model.checkpoint import load_checkpoint, read_config, write_config
 from model.device import resolve_device
 from training.arguments import add_data_arguments, add_run_arguments, run_cli
 from training.data import load_split, to_tensors
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         directory = Path(args.checkpoint)
         config = read_config(directory)
         config["metrics"] = metrics
-        atomic_write_json(directory / CONFIG_FILE, config)
+        write_config(directory, config)
         save_sample_grid(cvae.model, directory / "samples.png", seed=args.seed)
         history = config.get("training", {}).get("history")
         if history:

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from model.checkpoint import CONFIG_FILE, checkpoint_file
+
 COLUMNS = (
     ("model", None),
     ("epochs", None),
@@ -29,7 +31,7 @@ def results_table(directories: list[Path]) -> str:
     """One markdown row per evaluated CVAE checkpoint."""
     lines = ["| " + " | ".join(name for name, _ in COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
     for directory in directories:
-        config = json.loads((directory / "config.json").read_text())
+        config = json.loads(checkpoint_file(directory, CONFIG_FILE).read_text())
         metrics = config.get("metrics", {})
         model = config["model"]
         label = f"`{directory.name}` ({model['arch']}, z={model['latent_dim']})"

@@ -1,8 +1,9 @@
 """The CVAE training loop: plain PyTorch, readable top to bottom (pytorch/examples, nanoGPT).
 
 Every epoch ends with a checkpoint (weights + config.json with the history) and a resume state
-(optimizer moments and RNG state), both written atomically, so `--resume` continues exactly where a run
-stopped: on the CPU, an interrupted and resumed run ends with the same weights as an uninterrupted one.
+(optimizer moments and RNG state), written as one commit (model/checkpoint.py), so a run killed at any moment
+leaves the previous or the new epoch whole and `--resume` continues exactly where it stopped: on the CPU, an
+interrupted and resumed run ends with the same weights as an uninterrupted one.
 Under `torchrun` (WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel (gloo on CPU, NCCL on GPU)
 and each process takes its share of every batch.
 """
@@ -17,12 +18,19 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from safetensors.torch import load_file
+from safetensors import safe_open
 from torch import Tensor
 from tqdm import tqdm
 
 from model.bounds import elbo
-from model.checkpoint import CONFIG_FILE, read_config, save_checkpoint, save_tensors
+from model.checkpoint import (
+    CONFIG_FILE,
+    checkpoint_file,
+    load_checkpoint,
+    load_tensors,
+    read_config,
+    save_checkpoint,
+)
 from model.config import CVAEConfig
 from model.cvae import CVAE
 from model.device import autocast_dtype, resolve_device
@@ -132,7 +140,7 @@ def train(
     history: list[dict[str, float]] = []
     start_epoch = 0
 
-    if resume and (out_dir / CONFIG_FILE).is_file():
+    if resume and checkpoint_file(out_dir, CONFIG_FILE).is_file():
         history = _restore(out_dir, model, optimizer, model_cfg, device)
         start_epoch = len(history)
         if ddp.is_main:
@@ -215,16 +223,20 @@ def _restore(
     config = read_config(out_dir)
     if CVAEConfig.from_dict(config["model"]) != model_cfg:
         raise ValueError(f"{out_dir}: --resume with a different model config than the saved one")
-    state = load_file(out_dir / STATE_FILE)
-    model.load_state_dict(load_file(out_dir / "model.safetensors"))
+    history = config["training"]["history"]
+    # The epoch before the hash: for a resume state copied from another run it says more.
+    state_path = checkpoint_file(out_dir, STATE_FILE)
+    with safe_open(state_path, "pt") as f:
+        saved_epoch = int(f.get_tensor("epoch"))
+    if saved_epoch != len(history):
+        raise ValueError(
+            f"{state_path}: saved at epoch {saved_epoch} but config.json says {len(history)}: not one save "
+            "(a copied file, or a run that died mid-save in an older version); start again without --resume"
+        )
+    state = load_tensors(out_dir, STATE_FILE, config)
+    model.load_state_dict(load_checkpoint(out_dir, "cvae").model.state_dict())
     _load_optimizer(optimizer, {k: v.to(device) for k, v in state.items()})
     torch.set_rng_state(state["rng.cpu"])
-    history = config["training"]["history"]
-    if int(state["epoch"]) != len(history):
-        raise ValueError(
-            f"{out_dir / STATE_FILE}: saved at epoch {int(state['epoch'])} but config.json "
-            f"says {len(history)}; the run died mid-save, start again without --resume"
-        )
     return history
 
 
@@ -236,17 +248,6 @@ def _save(
     split: Split,
     history: list[dict[str, float]],
 ) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # The resume state records its epoch; --resume checks it against config.json, so a run that died
-    # between the two writes is refused with a clear error instead of mixing two epochs.
-    save_tensors(
-        out_dir / STATE_FILE,
-        {
-            **_optimizer_tensors(optimizer),
-            "rng.cpu": torch.get_rng_state(),
-            "epoch": torch.tensor(len(history)),
-        },
-    )
     save_checkpoint(
         out_dir,
         model,
@@ -256,5 +257,13 @@ def _save(
             "seed": train_cfg.seed,
             "epochs": len(history),
             "training": {**asdict(train_cfg), "history": history},
+        },
+        # In the same commit as the weights, so --resume finds both from one epoch.
+        extra={
+            STATE_FILE: {
+                **_optimizer_tensors(optimizer),
+                "rng.cpu": torch.get_rng_state(),
+                "epoch": torch.tensor(len(history)),
+            }
         },
     )
