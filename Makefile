@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: install test lint format train-classifier train evaluate baseline reproduce results bench bench-serve \
-	fuzz audit serve screenshots docker-smoke clean
+	fuzz soak robustness audit serve screenshots docker-smoke clean
 
 install: $(STAMP)
 
@@ -64,6 +64,17 @@ bench-serve: install
 # a bounded run is part of make test (tests/test_fuzz.py).
 fuzz: install
 	PYTHONPATH=. $(BIN)/python tests/fuzz_api.py --max-examples 100
+
+# 20,000 mixed requests at concurrency 32 against the service on a free port of 127.0.0.1, every answer
+# checked, RSS growth under 5% (tests/soak.py, about 2 min); a short run is part of make test
+# (tests/test_soak.py).
+soak: install
+	PYTHONPATH=. $(BIN)/python tests/soak.py
+
+# Every robustness test at full size (the soak at 20,000 requests, the fuzzer at 100 cases per operation,
+# every kill point of a checkpoint save): writes docs/robustness.md from what each sent and saw (~10 min).
+robustness: install
+	PYTHONPATH=. $(BIN)/python tests/robustness_report.py
 
 # Known vulnerabilities in the installed packages (pip-audit; says so plainly where its database cannot be
 # reached) and no unpickling in model/, app/, training/ (tests/audit.py).

@@ -71,6 +71,12 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of `pid` and all its descendants, in MB (10^6 bytes)."""
+    kib = sum(_proc_field(p, _rss_kib) for p in process_tree(pid))
+    return round(kib * 1024 / 1e6, 1)
+
+
 @dataclass
 class Server:
     """A started server: its process, its address, and how long it took to be ready and then idle."""
@@ -83,8 +89,7 @@ class Server:
 
     def rss_mb(self) -> float:
         """Resident memory of the process and its workers, in MB (10^6 bytes)."""
-        kib = sum(_proc_field(pid, _rss_kib) for pid in process_tree(self.process.pid))
-        return round(kib * 1024 / 1e6, 1)
+        return tree_rss_mb(self.process.pid)
 
     def cpu_s(self) -> float:
         return sum(_proc_field(pid, _cpu_s) for pid in process_tree(self.process.pid))
