@@ -70,7 +70,7 @@ def _cell(text: str, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def render(records: list[Record], outcomes: dict[str, str], seconds: float) -> str:
+def render(records: list[Record], outcomes: dict[str, str], seconds: float, load: str) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     lines = [
         "# Robustness: what was sent, what came back",
@@ -81,7 +81,8 @@ def render(records: list[Record], outcomes: dict[str, str], seconds: float) -> s
         "",
         f"Run {datetime.now(UTC):%Y-%m-%d} at commit {commit.stdout.strip() or 'unknown'}, "
         f"{platform.machine()} with {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{seconds / 60:.1f} min.",
+        f"{seconds / 60:.1f} min; load average (1 min) {load} at the start: counts and outcomes do not "
+        "depend on it, rates and times do.",
     ]
     failed = sorted(node for node, outcome in outcomes.items() if outcome == "failed")
     if failed:
@@ -112,12 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as work:
         log, junit = Path(work) / "records.jsonl", Path(work) / "junit.xml"
         log.touch()
+        load = Path("/proc/loadavg").read_text().split()[0]
         start = datetime.now(UTC)
         status = run_tests(log, junit)
         seconds = (datetime.now(UTC) - start).total_seconds()
         records = [Record(**json.loads(line)) for line in log.read_text().splitlines()]
         outcomes = test_outcomes(junit) if junit.exists() else {}
-    args.out.write_text(render(records, outcomes, seconds))
+    args.out.write_text(render(records, outcomes, seconds, load))
     print(f"{len(records)} records of {len(outcomes)} tests written to {args.out}; pytest's status {status}")
     return status
 
