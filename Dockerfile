@@ -62,9 +62,12 @@ WORKDIR /srv/cvae
 COPY model model
 COPY training training
 COPY app app
-# The two models the service loads (CVAE_CHECKPOINT and CVAE_CLASSIFIER default to these paths).
+# The models the service loads: the digits (CVAE_CHECKPOINT and CVAE_CLASSIFIER default to these paths) and
+# Fashion-MNIST (CVAE_EXTRA_MODELS' default).
 COPY checkpoints/cvae-mnist checkpoints/cvae-mnist
 COPY checkpoints/digit-classifier checkpoints/digit-classifier
+COPY checkpoints/cvae-fashion checkpoints/cvae-fashion
+COPY checkpoints/fashion-classifier checkpoints/fashion-classifier
 
 # The code is root's and read-only to the service, so Python must not try to write bytecode beside it.
 ENV PATH=/opt/venv/bin:$PATH \

@@ -1,4 +1,5 @@
-"""What the routes await: the ModelService behind one micro-batcher per network, in a few model threads.
+"""What the routes await: each served model's ModelService behind one micro-batcher per network, all in a
+few model threads.
 
 All inference runs in the model threads (CVAE_MODEL_THREADS, one per core by default, each running one
 batch at a time), so concurrent requests never fight over the cores with their own small forward passes:
@@ -13,7 +14,7 @@ import asyncio
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -23,7 +24,7 @@ from torch import Tensor
 
 from app.batching import MicroBatcher
 from app.memory import release_free_memory
-from app.service import AnalysisJob, DecodeJob, ModelService, UploadAnalysis
+from app.service import AnalysisJob, DecodeJob, ModelService, UploadAnalysis, load_services
 from app.settings import Settings
 from model.preprocess import preprocess_upload
 
@@ -35,13 +36,16 @@ def model_threads(settings: Settings) -> int:
     return settings.model_threads or os.cpu_count() or 1
 
 
+class UnknownModelError(LookupError):
+    """A request named a model this service does not serve (404)."""
+
+
 class BatchedModels:
-    """The loaded models as awaitable operations; start() loads them, close() drains and stops."""
+    """One served model's networks as awaitable operations; close() drains its batchers."""
 
     def __init__(self, service: ModelService, executor: ThreadPoolExecutor, settings: Settings) -> None:
         self.service = service
         self.max_pixels = settings.max_pixels
-        self._executor = executor
         options = {
             "max_rows": settings.batch_max_rows,
             "max_wait": settings.batch_window_ms / 1000,
@@ -54,26 +58,22 @@ class BatchedModels:
         self._last_upload = -math.inf  # time.monotonic() when an upload last finished
         self._trimmer = asyncio.get_running_loop().create_task(self._trim_after_uploads())
 
-    @classmethod
-    async def start(cls, settings: Settings, service: ModelService | None = None) -> BatchedModels:
-        """Load (unless given, as cvae-serve does) and warm up the models in the model thread, where every
-        later pass runs."""
-        executor = ThreadPoolExecutor(max_workers=model_threads(settings), thread_name_prefix="cvae-model")
-        loop = asyncio.get_running_loop()
-        try:
-            if service is None:
-                service = await loop.run_in_executor(executor, ModelService.load, settings)
-            await loop.run_in_executor(executor, service.warm_up)
-        except BaseException:
-            executor.shutdown(wait=False)
-            raise
-        return cls(service, executor, settings)
-
     async def close(self) -> None:
         """Refuse new work, fail queued work with BatcherClosedError, finish the running batches."""
         self._trimmer.cancel()
         await asyncio.gather(self.decoder.close(), self.uploads.close())
-        self._executor.shutdown(wait=True)
+
+    @property
+    def name(self) -> str:
+        return self.service.name
+
+    @property
+    def num_classes(self) -> int:
+        return self.service.cvae.cfg.num_classes
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.service.class_names
 
     @property
     def latent_dim(self) -> int:
@@ -108,3 +108,46 @@ class BatchedModels:
             await asyncio.sleep(TRIM_INTERVAL_S)
             if time.monotonic() - self._last_upload < 2 * TRIM_INTERVAL_S:
                 await to_thread.run_sync(release_free_memory)
+
+
+class ServedModels:
+    """Every served model by name, the default first, sharing the model threads."""
+
+    def __init__(self, models: list[BatchedModels], executor: ThreadPoolExecutor) -> None:
+        self.by_name = {model.name: model for model in models}
+        self.default = models[0]
+        self._executor = executor
+
+    @classmethod
+    async def start(cls, settings: Settings, services: list[ModelService] | None = None) -> ServedModels:
+        """Load (unless given, as cvae-serve does) and warm up every model in the model threads, where every
+        later pass runs."""
+        executor = ThreadPoolExecutor(max_workers=model_threads(settings), thread_name_prefix="cvae-model")
+        loop = asyncio.get_running_loop()
+        try:
+            if services is None:
+                services = await loop.run_in_executor(executor, load_services, settings)
+            for service in services:
+                await loop.run_in_executor(executor, service.warm_up)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls([BatchedModels(service, executor, settings) for service in services], executor)
+
+    def get(self, name: str | None) -> BatchedModels:
+        """The model called `name`; the default for None."""
+        if name is None:
+            return self.default
+        try:
+            return self.by_name[name]
+        except KeyError:
+            known = ", ".join(self.by_name)
+            raise UnknownModelError(f"unknown model {name!r}; this service has: {known}") from None
+
+    def __iter__(self) -> Iterator[BatchedModels]:
+        return iter(self.by_name.values())
+
+    async def close(self) -> None:
+        """Every model's batchers drained (queued work refused), then the model threads stopped."""
+        await asyncio.gather(*(model.close() for model in self))
+        self._executor.shutdown(wait=True)

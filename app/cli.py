@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from app.main import create_app
 from app.protocol import http_protocol
-from app.service import ModelService
+from app.service import load_services
 from app.settings import Settings
 from model.checkpoint import CheckpointError
 
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         settings = Settings(**overrides)
-        service = ModelService.load(settings)
+        services = load_services(settings)
     except ValidationError as e:
         error = e.errors()[0]
         print(f"cvae-serve: invalid setting {error['loc'][0]}: {error['msg']}", file=sys.stderr)
@@ -85,10 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         "http": http_protocol(settings.header_timeout_s),
     }
     if args.workers == 1:
-        uvicorn.run(create_app(settings, service), **options)
+        uvicorn.run(create_app(settings, services), **options)
         return 0
     # Worker processes start afresh: they read their settings from the environment and load their own models.
-    del service
+    del services
     for option, value in overrides.items():
         os.environ[_SETTINGS_OPTIONS[option]] = str(value)
     uvicorn.run("app.main:build_app", factory=True, workers=args.workers, **options)

@@ -11,7 +11,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
-from app.batched import BatchedModels
+from app.batched import ServedModels
 from app.metrics import Metrics
 from app.settings import Settings
 
@@ -29,7 +29,7 @@ async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-async def get_models(request: Request) -> BatchedModels:
+async def get_models(request: Request) -> ServedModels:
     """The loaded models; 503 until start-up has loaded and warmed them up, and again once shutting down."""
     models = request.app.state.models
     if models is None:
@@ -62,4 +62,4 @@ def _digest(text: str) -> bytes:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-ModelsDep = Annotated[BatchedModels, Depends(get_models)]
+ModelsDep = Annotated[ServedModels, Depends(get_models)]

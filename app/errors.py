@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from app.batched import UnknownModelError
 from app.batching import BatcherClosedError
 from model.preprocess import (
     NoInkError,
@@ -33,11 +34,16 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UploadError, _upload_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(BatcherClosedError, _shutting_down)
+    app.add_exception_handler(UnknownModelError, _unknown_model)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
 async def _upload_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=UPLOAD_STATUS.get(type(exc), 400))
+
+
+async def _unknown_model(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=404)
 
 
 async def _shutting_down(request: Request, exc: Exception) -> JSONResponse:

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app.batched import BatchedModels
+from app.batched import ServedModels
 from app.dependencies import api_key_check
 from app.errors import install_error_handlers
 from app.metrics import Metrics
@@ -42,15 +42,16 @@ def configure_logging(level: str) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load and warm up the models (off the event loop), then report ready; on shutdown, not ready again,
     and the work already batched finishes while queued work is refused (503)."""
-    models = await BatchedModels.start(app.state.settings, app.state.preloaded)
+    models = await ServedModels.start(app.state.settings, app.state.preloaded)
     app.state.preloaded = None
-    for batcher in (models.decoder, models.uploads):
-        batcher.add_observer(app.state.metrics.batch_observer(batcher.name))
+    for model in models:
+        for batcher in (model.decoder, model.uploads):
+            batcher.add_observer(app.state.metrics.batch_observer(model.name, batcher.name))
     app.state.models = models
     # Everything alive now (modules, the models, the app) lives as long as the process: move it out of the
     # collector's generations, so that a full collection under load walks only what requests left behind.
     gc.freeze()
-    logger.info("ready on %s", models.service.device)
+    logger.info("ready: %s on %s", ", ".join(models.by_name), models.default.service.device)
     try:
         yield
     finally:
@@ -58,7 +59,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await models.close()
 
 
-def create_app(settings: Settings, preloaded: ModelService | None = None) -> FastAPI:
+def create_app(settings: Settings, preloaded: list[ModelService] | None = None) -> FastAPI:
     """The service for `settings`; the models load when the app starts (its lifespan), not here, unless
     they are given already loaded (cvae-serve loads them first, to stop with one line if they are broken)."""
     configure_logging(settings.log_level)

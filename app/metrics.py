@@ -36,8 +36,8 @@ class Metrics:
         )
         self.images_generated = Counter(
             "cvae_images_generated",
-            "Images decoded by the CVAE, by endpoint.",
-            ["endpoint"],
+            "Images decoded by the CVAE, by model and endpoint.",
+            ["model", "endpoint"],
             registry=self.registry,
         )
         self.batch_items = self._by_batcher(
@@ -51,12 +51,12 @@ class Metrics:
         )
 
     def _by_batcher(self, name: str, documentation: str, buckets: tuple[float, ...]) -> Histogram:
-        return Histogram(name, documentation, ["batcher"], buckets=buckets, registry=self.registry)
+        return Histogram(name, documentation, ["model", "batcher"], buckets=buckets, registry=self.registry)
 
-    def batch_observer(self, batcher: str) -> Callable[[int, int, float], None]:
+    def batch_observer(self, model: str, batcher: str) -> Callable[[int, int, float], None]:
         """What a MicroBatcher calls after each batch: (requests, rows, seconds) into the histograms."""
         items, rows, seconds = (
-            h.labels(batcher) for h in (self.batch_items, self.batch_rows, self.batch_seconds)
+            h.labels(model, batcher) for h in (self.batch_items, self.batch_rows, self.batch_seconds)
         )
 
         def observe(n_items: int, n_rows: int, elapsed: float) -> None:

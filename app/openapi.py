@@ -1,9 +1,9 @@
 """The served schema, made to tell the truth about this server's limits.
 
-Some limits are known only once the settings and the checkpoint are: the length of a latent vector
-(latent_dim) and the most images per request (CVAE_MAX_N). The request models mark those places with
-LIMIT_KEY; the schema that /openapi.json serves fills them in, so a client generated from it, or a fuzzer,
-sends what the server accepts.
+Some limits are known only once the settings and the checkpoints are: the length of a latent vector
+(latent_dim), the most images per request (CVAE_MAX_N), the largest class number and the models' names.
+The request models mark those places with LIMIT_KEY; the schema that /openapi.json serves fills them in,
+so a client generated from it, or a fuzzer, sends what the server accepts.
 """
 
 from __future__ import annotations
@@ -27,9 +27,16 @@ def install_schema(app: FastAPI, settings: Settings) -> None:
             schema = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
+            configs = [read_config(paths.checkpoint) for paths in settings.served_models()]
+            latent_dims = [config["model"]["latent_dim"] for config in configs]
             limits = {
-                "latent_dim": read_config(settings.checkpoint)["model"]["latent_dim"],
+                "latent_dim": (min(latent_dims), max(latent_dims)),
                 "max_n": settings.max_n,
+                "max_label": max(config["model"]["num_classes"] for config in configs) - 1,
+                "model_names": [
+                    config.get("name") or paths.checkpoint.name
+                    for config, paths in zip(configs, settings.served_models(), strict=True)
+                ],
             }
             app.openapi_schema = apply_limits(schema, limits)
         return app.openapi_schema
@@ -37,9 +44,10 @@ def install_schema(app: FastAPI, settings: Settings) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def apply_limits(node: Any, limits: dict[str, int]) -> Any:
-    """`node` with every place marked LIMIT_KEY given its limit: an exact length for a latent vector, a
-    maximum (or most items) for max_n."""
+def apply_limits(node: Any, limits: dict[str, Any]) -> Any:
+    """`node` with every place marked LIMIT_KEY given its limit: the length of a latent vector (exact when
+    every model has the same latent_dim), a maximum (or most items) for max_n and max_label, an enum of the
+    models' names."""
     if isinstance(node, list):
         return [apply_limits(item, limits) for item in node]
     if not isinstance(node, dict):
@@ -47,7 +55,9 @@ def apply_limits(node: Any, limits: dict[str, int]) -> Any:
     node = {key: apply_limits(value, limits) for key, value in node.items()}
     name = node.pop(LIMIT_KEY, None)
     if name == "latent_dim":
-        node["minItems"] = node["maxItems"] = limits["latent_dim"]
-    elif name == "max_n":
-        node["maxItems" if node.get("type") == "array" else "maximum"] = limits["max_n"]
+        node["minItems"], node["maxItems"] = limits["latent_dim"]
+    elif name in ("max_n", "max_label"):
+        node["maxItems" if node.get("type") == "array" else "maximum"] = limits[name]
+    elif name == "model_names":
+        node["enum"] = limits["model_names"]
     return node

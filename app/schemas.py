@@ -25,8 +25,30 @@ def _integral_number(value: Any) -> Any:
 # After the constraints, so that they stay minimum and maximum in the JSON schema.
 INTEGRAL = BeforeValidator(_integral_number)
 Digit = Annotated[
-    int, Field(strict=True, ge=0, le=9), INTEGRAL, Field(description="the digit, 0 to 9", examples=[7])
+    int,
+    Field(strict=True, ge=0, le=9),
+    INTEGRAL,
+    Field(description="the older name of `label`, read when `label` is left out", examples=[7]),
 ]
+# Its maximum in the served schema is the largest class number of the served models (app/openapi.py).
+Label = Annotated[
+    int,
+    Field(strict=True, ge=0),
+    INTEGRAL,
+    Field(
+        description="the class, 0 to K-1 of the model (GET /v1/models names each model's classes)",
+        examples=[7],
+        json_schema_extra={LIMIT_KEY: "max_label"},
+    ),
+]
+# An enum of the served models' names in the served schema.
+MODEL_NAMES = {LIMIT_KEY: "model_names"}
+MODEL_DESCRIPTION = "which served model (GET /v1/models); left out, the default model"
+ModelName = Annotated[
+    str, Field(min_length=1, max_length=200, description=MODEL_DESCRIPTION, json_schema_extra=MODEL_NAMES)
+]
+# The label is given as `label` or by its older name `digit`; label wins where both are given.
+ONE_LABEL = {"anyOf": [{"required": ["label"]}, {"required": ["digit"]}]}
 # Seeds stay below 2^53 so that they survive a round trip through JavaScript's numbers.
 MAX_SEED = 2**53 - 1
 Seed = Annotated[
@@ -57,7 +79,7 @@ Latent = Annotated[list[LatentCoordinate], _LATENT_VECTOR]
 LatentAnswer = Annotated[list[float], _LATENT_VECTOR]
 AT_MOST_MAX_N = {LIMIT_KEY: "max_n"}
 Base64PNG = Annotated[str, Field(description="base64 of a 28x28 8-bit grayscale PNG, white digit on black")]
-Probabilities = Annotated[list[float], Field(min_length=10, max_length=10)]
+Probabilities = Annotated[list[float], Field(description="one per class of the model, in label order")]
 
 _PNG_EXAMPLE = "iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAA..."
 
@@ -68,8 +90,26 @@ class RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SampleRequest(RequestBody):
-    digit: Digit
+class LabelledRequest(RequestBody):
+    """A request for one class of one model. Typed without None, so that the schema does not offer null;
+    left out, a field is None."""
+
+    model: ModelName = Field(None)
+    label: Label = Field(None)
+    digit: Digit = Field(None)
+
+    @model_validator(mode="after")
+    def _a_label(self) -> LabelledRequest:
+        if self.label is None and self.digit is None:
+            raise ValueError("give the class as label (or as digit, its older name)")
+        return self
+
+    @property
+    def chosen_label(self) -> int:
+        return self.digit if self.label is None else self.label
+
+
+class SampleRequest(LabelledRequest):
     n: Annotated[int, Field(strict=True, ge=1), INTEGRAL] = Field(
         1,
         description="how many images, at most CVAE_MAX_N (default 256)",
@@ -78,11 +118,19 @@ class SampleRequest(RequestBody):
     seed: Seed | None = Field(None, description="the same seed gives the same images; null: chosen at random")
     temperature: Temperature = 1.0
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"digit": 7, "n": 4, "seed": 42}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"digit": 7, "n": 4, "seed": 42}], **ONE_LABEL})
 
 
-class SampleResponse(BaseModel):
-    digit: int
+class Answer(BaseModel):
+    """Which model answered, and for which class."""
+
+    model: str = Field(description="the model's name")
+    label: int
+    digit: int = Field(description="the same as label (its older name)")
+    class_name: str = Field(description="the name of the class, e.g. '7' or 'Sneaker'")
+
+
+class SampleResponse(Answer):
     n: int
     seed: int = Field(description="the seed used: pass it again for the same images")
     temperature: float
@@ -90,15 +138,14 @@ class SampleResponse(BaseModel):
     latents: list[LatentAnswer] = Field(description="the z of each image; /v1/decode turns them back into it")
 
 
-class DecodeRequest(RequestBody):
-    digit: Digit
+class DecodeRequest(LabelledRequest):
     z: list[Latent] = Field(
         min_length=1, description="1 to CVAE_MAX_N latent vectors", json_schema_extra=AT_MOST_MAX_N
     )
 
     # The example fits the default latent_dim; /v1/model tells the served model's.
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"digit": 3, "z": [[0.0] * CVAEConfig().latent_dim]}]}
+        json_schema_extra={"examples": [{"digit": 3, "z": [[0.0] * CVAEConfig().latent_dim]}], **ONE_LABEL}
     )
 
 
@@ -106,14 +153,12 @@ class ImagesResponse(BaseModel):
     images: list[Base64PNG] = Field(examples=[[_PNG_EXAMPLE]])
 
 
-class InterpolateRequest(RequestBody):
+class InterpolateRequest(LabelledRequest):
     """Two end points, as seeds of the prior or as latent vectors, and the number of images between.
 
     Exactly one of `seeds` and `z` is given, never as null: the schema says so (oneOf), the check enforces it.
     """
 
-    # Typed without None, so that the schema does not offer null; left out, a field is None.
-    digit: Digit
     seeds: tuple[Seed, Seed] = Field(None, description="two seeds, drawn as in /v1/sample")
     z: tuple[Latent, Latent] = Field(None, description="or two latent vectors")
     steps: Annotated[int, Field(strict=True, ge=2, le=64), INTEGRAL] = Field(
@@ -124,7 +169,7 @@ class InterpolateRequest(RequestBody):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [{"digit": 2, "seeds": [1, 2], "steps": 8}],
-            "oneOf": [{"required": ["seeds"]}, {"required": ["z"]}],
+            "allOf": [ONE_LABEL, {"oneOf": [{"required": ["seeds"]}, {"required": ["z"]}]}],
         }
     )
 
@@ -135,17 +180,15 @@ class InterpolateRequest(RequestBody):
         return self
 
 
-class InterpolateResponse(BaseModel):
-    digit: int
+class InterpolateResponse(Answer):
     steps: int
     images: list[Base64PNG] = Field(examples=[[_PNG_EXAMPLE]])
     latents: list[LatentAnswer]
 
 
-class DigitDecision(BaseModel):
-    digit: int = Field(description="the digit given, or the classifier's decision")
-    digit_source: Literal["given", "inferred"]
-    probabilities: Probabilities = Field(description="the digit classifier's probabilities of 0..9")
+class DigitDecision(Answer):
+    digit_source: Literal["given", "inferred"] = Field(description="whether the label was given or inferred")
+    probabilities: Probabilities = Field(description="the model's classifier's probability of each class")
     elbo_probabilities: Probabilities | None = Field(
         None, description="softmax of the CVAE's ELBO under each label (only when inferred)"
     )
@@ -172,7 +215,7 @@ class ReconstructResponse(EncodeResponse):
 
 class TransferResponse(DigitDecision):
     input: Base64PNG = Field(description="the upload after MNIST-style preprocessing")
-    images: list[Base64PNG] = Field(description="the upload's style written as 0, 1, ..., 9")
+    images: list[Base64PNG] = Field(description="the upload's style as every class of the model, in order")
 
 
 class ClassifierInfo(BaseModel):
@@ -182,6 +225,7 @@ class ClassifierInfo(BaseModel):
 
 class ModelInfo(BaseModel):
     name: str
+    class_names: list[str] = Field(description="the name of each label, in order")
     architecture: str
     latent_dim: int
     num_classes: int
@@ -190,6 +234,11 @@ class ModelInfo(BaseModel):
     loss: str
     metrics: dict[str, Any] = Field(description="the evaluation recorded in the checkpoint's config.json")
     classifier: ClassifierInfo
+
+
+class ModelsResponse(BaseModel):
+    default: str = Field(description="the model a request gets when it names none")
+    models: list[ModelInfo]
 
 
 class Status(BaseModel):
@@ -208,6 +257,11 @@ def request_error(loc: tuple[str | int, ...], msg: str, value: Any) -> RequestVa
 def check_at_most(value: int, limit: int, loc: tuple[str, ...]) -> None:
     if value > limit:
         raise request_error(loc, f"Input should be less than or equal to {limit}", value)
+
+
+def check_label(label: int, num_classes: int, model: str, loc: tuple[str, ...]) -> None:
+    if label >= num_classes:
+        raise request_error(loc, f"model {model} has the classes 0 to {num_classes - 1}", label)
 
 
 def check_latents(rows: list[list[float]], latent_dim: int, loc: tuple[str, ...]) -> None:

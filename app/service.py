@@ -17,9 +17,9 @@ import torch
 from torch import Tensor
 
 from app.encoding import png_base64
-from app.settings import Settings
+from app.settings import ModelPaths, Settings
 from model.bounds import elbo_by_label_with_noise
-from model.checkpoint import Checkpoint, load_checkpoint
+from model.checkpoint import Checkpoint, class_names, load_checkpoint
 from model.cvae import CVAE
 from model.device import resolve_device
 from model.images import to_uint8
@@ -69,7 +69,8 @@ class UploadAnalysis:
 
 
 class ModelService:
-    """The CVAE and the digit classifier on one device, with the batch operations the routes need."""
+    """One served model, a CVAE and the classifier of its classes on one device, with the batch operations
+    the routes need."""
 
     def __init__(
         self, cvae: Checkpoint, classifier: Checkpoint, device: torch.device, block_rows: int
@@ -85,22 +86,29 @@ class ModelService:
         self.elbo_noise = torch.randn((ELBO_SAMPLES, self.latent_dim), generator=generator).to(device)
 
     @classmethod
-    def load(cls, settings: Settings) -> ModelService:
-        """Both checkpoints, verified and on the configured device; raises CheckpointError or ValueError."""
-        if settings.torch_threads:
-            torch.set_num_threads(settings.torch_threads)
-        device = resolve_device(settings.device)
-        # The same seed must give byte-identical images: no autotuned, possibly non-deterministic kernels.
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
-        cvae = load_checkpoint(settings.checkpoint, "cvae", device)
-        classifier = load_checkpoint(settings.classifier, "classifier", device)
+    def load(cls, paths: ModelPaths, device: torch.device, block_rows: int) -> ModelService:
+        """Both checkpoints of one model, verified, on `device`; raises CheckpointError or ValueError."""
+        cvae = load_checkpoint(paths.checkpoint, "cvae", device)
+        classifier = load_checkpoint(paths.classifier, "classifier", device)
+        classes = (cvae.model.cfg.num_classes, classifier.model.cfg.num_classes)
+        if classes[0] != classes[1]:
+            raise ValueError(
+                f"{paths.classifier}: reads {classes[1]} classes, but {paths.checkpoint} has {classes[0]}"
+            )
         logger.info("loaded %s and %s on %s", cvae.path, classifier.path, device)
-        return cls(cvae, classifier, device, settings.block_rows)
+        return cls(cvae, classifier, device, block_rows)
+
+    @property
+    def name(self) -> str:
+        return self.cvae_checkpoint.config.get("name") or self.cvae_checkpoint.path.name
 
     @property
     def latent_dim(self) -> int:
         return self.cvae.cfg.latent_dim
+
+    @property
+    def class_names(self) -> list[str]:
+        return class_names(self.cvae_checkpoint.config)
 
     def describe(self) -> dict[str, Any]:
         """What /v1/model reports: the CVAE's configuration and recorded metrics, and the classifier's."""
@@ -108,7 +116,8 @@ class ModelService:
         classifier = self.classifier_checkpoint.config
         return {
             **{key: config["model"][key] for key in ("latent_dim", "num_classes", "image_size", "loss")},
-            "name": config.get("name", self.cvae_checkpoint.path.name),
+            "name": self.name,
+            "class_names": self.class_names,
             "architecture": config["model"]["arch"],
             "device": str(self.device),
             "metrics": config.get("metrics", {}),
@@ -175,6 +184,21 @@ class ModelService:
             )
             for i, (job, (p, m, v, rec, kld)) in enumerate(zip(jobs, rows, strict=True))
         ]
+
+
+def load_services(settings: Settings) -> list[ModelService]:
+    """Every model the settings name, the default first, on the configured device; names must differ."""
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    device = resolve_device(settings.device)
+    # The same seed must give byte-identical images: no autotuned, possibly non-deterministic kernels.
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    services = [ModelService.load(paths, device, settings.block_rows) for paths in settings.served_models()]
+    names = [service.name for service in services]
+    if len(set(names)) < len(names):
+        raise ValueError(f"two served models share a name: {names} (the name in each config.json)")
+    return services
 
 
 def slerp(start: Tensor, end: Tensor, t: Tensor) -> Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from model.inference import DEFAULT_BLOCK_ROWS
@@ -14,14 +14,35 @@ from model.preprocess import DEFAULT_MAX_PIXELS
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 
+class ModelPaths(BaseModel):
+    """One served model: its CVAE checkpoint and the classifier that reads its classes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    checkpoint: Path
+    classifier: Path
+
+
+SHIPPED_EXTRA_MODELS = [
+    ModelPaths(checkpoint=Path("checkpoints/cvae-fashion"), classifier=Path("checkpoints/fashion-classifier"))
+]
+
+
 class Settings(BaseSettings):
     """Every knob of the service; the README (section "Serving") lists each with its environment variable."""
 
     model_config = SettingsConfigDict(env_prefix="CVAE_", frozen=True)
 
-    checkpoint: Path = Field(Path("checkpoints/cvae-mnist"), description="CVAE checkpoint directory")
+    checkpoint: Path = Field(
+        Path("checkpoints/cvae-mnist"), description="the default model's CVAE checkpoint directory"
+    )
     classifier: Path = Field(
-        Path("checkpoints/digit-classifier"), description="digit classifier checkpoint directory"
+        Path("checkpoints/digit-classifier"),
+        description="the default model's classifier checkpoint directory",
+    )
+    extra_models: list[ModelPaths] = Field(
+        SHIPPED_EXTRA_MODELS,
+        description='more models served beside the default, as JSON [{"checkpoint": ..., "classifier": ...}]',
     )
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto, cpu, cuda or cuda:N")
     max_upload_bytes: int = Field(
@@ -57,6 +78,10 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         [], description="origins whose pages may call the API from a browser, e.g. https://example.org"
     )
+
+    def served_models(self) -> list[ModelPaths]:
+        """Every model to serve, the default first."""
+        return [ModelPaths(checkpoint=self.checkpoint, classifier=self.classifier), *self.extra_models]
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -85,6 +85,13 @@ def smoke(base: str) -> None:
     if model["name"] != "cvae-mnist" or model["metrics"] != shipped["metrics"]:
         raise SmokeError(f"/v1/model does not describe the shipped checkpoint {SHIPPED_CONFIG.parent}")
 
+    names = [listed["name"] for listed in request(f"{base}/v1/models")["models"]]
+    if names != ["cvae-mnist", "cvae-fashion"]:
+        raise SmokeError(f"/v1/models lists {names}, not the two shipped models")
+    sneakers = post_json(f"{base}/v1/sample", {"model": "cvae-fashion", "label": 7, "n": 2, "seed": 0})
+    if sneakers["class_name"] != "Sneaker" or len(sneakers["images"]) != 2:
+        raise SmokeError(f"/v1/sample of cvae-fashion answered {sneakers['class_name']!r}")
+
     sample = post_json(f"{base}/v1/sample", {"digit": DIGIT, "n": SAMPLES, "seed": 0})
     if sample["seed"] != 0 or len(sample["images"]) != SAMPLES or len(sample["latents"]) != SAMPLES:
         raise SmokeError(f"/v1/sample answered {sample['seed']=}, {len(sample['images'])} images")
@@ -109,7 +116,8 @@ def smoke(base: str) -> None:
     ):
         raise SmokeError("/ does not serve the page with its scripts")
     print(
-        f"smoke: /, /v1/model, /v1/sample, /v1/reconstruct answer; {recognised}/{SAMPLES} {DIGIT}s recognised"
+        f"smoke: /, /v1/model, /v1/models, /v1/sample (both models), /v1/reconstruct answer; "
+        f"{recognised}/{SAMPLES} {DIGIT}s recognised"
     )
 
 

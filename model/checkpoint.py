@@ -283,3 +283,10 @@ def _check_state(weights: Path, model: nn.Module, state: dict[str, torch.Tensor]
                 f"{weights}: wrong shape for {name}: {tuple(state[name].shape)}, "
                 f"config.json implies {tuple(tensor.shape)}"
             )
+
+
+def class_names(config: dict[str, Any]) -> list[str]:
+    """The names of a checkpoint's classes, from its training data; checkpoints written before the names
+    were recorded hold the digits."""
+    names = config.get("data", {}).get("class_names")
+    return list(names) if names else [str(label) for label in range(config["model"]["num_classes"])]

@@ -81,7 +81,7 @@ BAD_QUERIES = {
     "digit 10": {"digit": 10},
     "digit x": {"digit": "x"},
     "digit 3.5": {"digit": 3.5},
-    "digit missing": {},
+    "label 10 of a 10-class model": {"label": 10},
     "n 0": {"digit": 1, "n": 0},
     "n over the max": {"digit": 1, "n": 257},
     "temperature nan": {"digit": 1, "temperature": "nan"},

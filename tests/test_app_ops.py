@@ -49,7 +49,7 @@ def test_metrics_count_requests_by_route_and_status_and_images(client: TestClien
     images = next(
         line
         for line in text.splitlines()
-        if line.startswith('cvae_images_generated_total{endpoint="sample"}')
+        if line.startswith('cvae_images_generated_total{endpoint="sample",model="tiny-cvae"}')
     )
     assert float(images.split()[-1]) >= 3
 
@@ -224,16 +224,17 @@ def test_cli_serves_the_models_it_loaded_without_touching_the_environment(
     loads: list[ModelService] = []
     real_load = ModelService.load
 
-    def counting_load(settings: Settings) -> ModelService:
-        loads.append(real_load(settings))
+    def counting_load(*args: object) -> ModelService:
+        loads.append(real_load(*args))
         return loads[-1]
 
     served: dict = {}
+    monkeypatch.setenv("CVAE_EXTRA_MODELS", "[]")
     monkeypatch.setattr(ModelService, "load", counting_load)
     monkeypatch.setattr(cli.uvicorn, "run", lambda app, **options: served.update(app=app, **options))
     args = ["--checkpoint", str(cvae), "--classifier", str(classifier), "--device", "cpu", "--port", "8123"]
     assert cli.main(args) == 0
-    assert len(loads) == 1 and served["app"].state.preloaded is loads[0]
+    assert len(loads) == 1 and served["app"].state.preloaded == loads
     assert served["app"].state.settings.checkpoint == cvae and served["port"] == 8123
     assert "CVAE_CHECKPOINT" not in os.environ and "CVAE_DEVICE" not in os.environ
     with TestClient(served["app"]) as client:  # the lifespan takes the loaded models, loads nothing
@@ -250,7 +251,7 @@ def test_cors_allows_only_the_configured_origins(
     tiny_checkpoints, monkeypatch: pytest.MonkeyPatch, robustness: Recorder
 ) -> None:
     monkeypatch.setenv("CVAE_CORS_ORIGINS", '["https://digits.example"]')
-    settings = Settings(checkpoint=tiny_checkpoints[0], classifier=tiny_checkpoints[1])
+    settings = tiny_settings(tiny_checkpoints)
     with TestClient(create_app(settings)) as client:
         preflight = {
             "Access-Control-Request-Method": "POST",

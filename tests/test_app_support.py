@@ -49,9 +49,10 @@ def tiny_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pa
 
 
 def tiny_settings(checkpoints: tuple[Path, Path], **overrides: object) -> Settings:
-    """Settings for the tiny checkpoints; the device comes from CVAE_DEVICE (auto: CUDA when present)."""
+    """Settings for the tiny checkpoints alone (no extra model unless given); the device comes from
+    CVAE_DEVICE (auto: CUDA when present)."""
     cvae, classifier = checkpoints
-    return Settings(checkpoint=cvae, classifier=classifier, **overrides)
+    return Settings(**{"checkpoint": cvae, "classifier": classifier, "extra_models": [], **overrides})
 
 
 @pytest.fixture(scope="module")

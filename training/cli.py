@@ -6,7 +6,13 @@ import argparse
 from dataclasses import fields
 
 from model.config import CVAEConfig
-from training.arguments import add_data_arguments, add_run_arguments, check_output_directory, run_cli
+from training.arguments import (
+    add_data_arguments,
+    add_run_arguments,
+    check_output_directory,
+    name_classes,
+    run_cli,
+)
 from training.data import load_split
 from training.train import TrainConfig, train
 
@@ -17,7 +23,8 @@ TRAIN_DEFAULTS = TrainConfig()
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cvae-train",
-        description="Train a conditional VAE on handwritten digits and write a checkpoint every epoch.",
+        description="Train a conditional VAE on labelled 28x28 images (the digits by default) and write a "
+        "checkpoint every epoch.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_data_arguments(parser)
@@ -74,9 +81,9 @@ def _subset(cls: type, args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> None:
     def run(args: argparse.Namespace) -> None:
         check_output_directory(args.out)
-        split = load_split(args.data, args.data_dir, args.npm_tarball)
+        split = name_classes(load_split(args.data, args.data_dir, args.npm_tarball), args.class_names)
         train(
-            CVAEConfig(**_subset(CVAEConfig, args)),
+            CVAEConfig(**_subset(CVAEConfig, args), num_classes=len(split.class_names)),
             TrainConfig(**_subset(TrainConfig, args)),
             split,
             args.out,

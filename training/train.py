@@ -87,6 +87,23 @@ class Distributed:
         return self.rank == 0
 
 
+class _GivenNoise(torch.nn.Module):
+    """The CVAE's forward with the reparameterization noise eps passed in (z = mu + sigma * eps).
+
+    Under DDP every rank draws the noise of the whole global batch, as one process would, and takes its own
+    rows: N processes then train like one, and ranks do not reuse one another's noise.
+    """
+
+    def __init__(self, model: CVAE) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor, y: Tensor, eps: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        mu, logvar = self.model.encode(x, y)
+        z = mu + torch.exp(0.5 * logvar) * eps
+        return self.model.decode(z, y), mu, logvar
+
+
 def _setup_distributed(device: torch.device) -> Distributed:
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return Distributed()
@@ -146,10 +163,10 @@ def train(
         if ddp.is_main:
             log.info("resuming %s from epoch %d", out_dir, start_epoch)
 
-    net = model
+    net: torch.nn.Module = _GivenNoise(model)
     if ddp.world_size > 1:
         net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.index else None
+            net, device_ids=[device.index] if device.index else None
         )
 
     x_train, y_train = (t.to(device) for t in to_tensors(split.train_images, split.train_labels))
@@ -173,16 +190,21 @@ def train(
         )
         for i in bar:
             step = epoch * steps_per_epoch + i
-            batch = order[i * train_cfg.batch_size : (i + 1) * train_cfg.batch_size][
-                ddp.rank :: ddp.world_size
-            ]
-            x, y = x_train[batch.to(device)], y_train[batch.to(device)]
+            whole = order[i * train_cfg.batch_size : (i + 1) * train_cfg.batch_size]
+            batch = whole[ddp.rank :: ddp.world_size]
+            # Jitter and noise are drawn for the whole global batch on every rank, each rank keeping its rows,
+            # so that they are what one process would draw (in the dtype of mu, as CVAE.forward draws it).
+            x, y = x_train[whole.to(device)], y_train[batch.to(device)]
             if train_cfg.augment > 0:
                 x = jitter(x, augment_rng, train_cfg.augment)
+            x = x[ddp.rank :: ddp.world_size]
+            eps = torch.randn(
+                len(whole), model_cfg.latent_dim, device=device, dtype=amp_dtype or torch.float32
+            )
             for group in optimizer.param_groups:
                 group["lr"] = train_cfg.lr_at(step, total_steps)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                logits, mu, logvar = net(x, y)
+                logits, mu, logvar = net(x, y, eps[ddp.rank :: ddp.world_size])
             loss = cvae_loss(
                 logits.float(),
                 x,
@@ -192,7 +214,9 @@ def train(
                 model_cfg.loss,
             )
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            # DDP averages the ranks' gradients; weighting each rank's batch mean by its share of the global
+            # batch makes that the global batch mean also when the last batch does not split evenly.
+            (loss * (len(batch) * ddp.world_size / len(whole))).backward()
             optimizer.step()
             running += loss.item() * len(batch)
             seen += len(batch)

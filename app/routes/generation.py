@@ -15,20 +15,25 @@ import torch
 from fastapi import APIRouter, Query, Response
 from torch import Tensor
 
-from app.batched import BatchedModels
+from app.batched import BatchedModels, ServedModels
 from app.dependencies import MetricsDep, ModelsDep, SettingsDep
 from app.encoding import grid_png, png_base64_tiles
+from app.openapi import LIMIT_KEY
 from app.schemas import (
     AT_MOST_MAX_N,
     MAX_SEED,
+    MODEL_DESCRIPTION,
+    MODEL_NAMES,
     DecodeRequest,
     ErrorResponse,
     ImagesResponse,
     InterpolateRequest,
     InterpolateResponse,
+    LabelledRequest,
     SampleRequest,
     SampleResponse,
     check_at_most,
+    check_label,
     check_latents,
 )
 from app.service import slerp
@@ -39,6 +44,7 @@ router = APIRouter(
     responses={
         400: {"model": ErrorResponse, "description": "the body is not JSON"},
         408: {"model": ErrorResponse, "description": "the body did not arrive in time"},
+        404: {"model": ErrorResponse, "description": "no model of that name is served"},
         413: {"model": ErrorResponse, "description": "body over the limit"},
         422: {"model": ErrorResponse},
         503: {"model": ErrorResponse},
@@ -50,25 +56,43 @@ def _seed_or_random(seed: int | None) -> int:
     return secrets.randbelow(MAX_SEED + 1) if seed is None else seed
 
 
-def _labels(digit: int, n: int) -> Tensor:
-    return torch.full((n,), digit, dtype=torch.long)
+def _labels(label: int, n: int) -> Tensor:
+    return torch.full((n,), label, dtype=torch.long)
 
 
-async def _base64_images(models: BatchedModels, digit: int, z: Tensor) -> list[str]:
-    return await models.decode(_labels(digit, len(z)), z, png_base64_tiles)
+def _chosen(models: ServedModels, body: LabelledRequest) -> tuple[BatchedModels, int]:
+    """The requested model and the class asked of it, checked against that model's classes."""
+    model = models.get(body.model)
+    field = "label" if body.label is not None else "digit"
+    check_label(body.chosen_label, model.num_classes, model.name, ("body", field))
+    return model, body.chosen_label
 
 
-@router.post("/sample", response_model=SampleResponse, summary="New images of a digit from the prior")
+def _answer(model: BatchedModels, label: int) -> dict[str, object]:
+    return {"model": model.name, "label": label, "digit": label, "class_name": model.class_names[label]}
+
+
+async def _base64_images(model: BatchedModels, label: int, z: Tensor) -> list[str]:
+    return await model.decode(_labels(label, len(z)), z, png_base64_tiles)
+
+
+@router.post("/sample", response_model=SampleResponse, summary="New images of a class from the prior")
 async def sample(
     body: SampleRequest, models: ModelsDep, settings: SettingsDep, metrics: MetricsDep
 ) -> SampleResponse:
+    model, label = _chosen(models, body)
     check_at_most(body.n, settings.max_n, ("body", "n"))
     seed = _seed_or_random(body.seed)
-    z = models.seeded_latents(seed, body.n, body.temperature)
-    images = await _base64_images(models, body.digit, z)
-    metrics.images_generated.labels("sample").inc(body.n)
+    z = model.seeded_latents(seed, body.n, body.temperature)
+    images = await _base64_images(model, label, z)
+    metrics.images_generated.labels(model.name, "sample").inc(body.n)
     return SampleResponse(
-        digit=body.digit, n=body.n, seed=seed, temperature=body.temperature, images=images, latents=z.tolist()
+        **_answer(model, label),
+        n=body.n,
+        seed=seed,
+        temperature=body.temperature,
+        images=images,
+        latents=z.tolist(),
     )
 
 
@@ -76,13 +100,20 @@ async def sample(
     "/sample.png",
     response_class=Response,
     responses={200: {"content": {"image/png": {}}, "description": "one PNG grid; the seed used in X-Seed"}},
-    summary="New images of a digit as one PNG grid",
+    summary="New images of a class as one PNG grid",
 )
 async def sample_png(
-    digit: Annotated[int, Query(ge=0, le=9, description="the digit, 0 to 9")],
     models: ModelsDep,
     settings: SettingsDep,
     metrics: MetricsDep,
+    label: Annotated[
+        int | None,
+        Query(ge=0, description="the class (default 0)", json_schema_extra={LIMIT_KEY: "max_label"}),
+    ] = None,
+    digit: Annotated[
+        int | None, Query(ge=0, le=9, description="the older name of label, read when label is left out")
+    ] = None,
+    model: Annotated[str | None, Query(description=MODEL_DESCRIPTION, json_schema_extra=MODEL_NAMES)] = None,
     n: Annotated[
         int, Query(ge=1, description="how many images, at most CVAE_MAX_N", json_schema_extra=AT_MOST_MAX_N)
     ] = 1,
@@ -90,23 +121,27 @@ async def sample_png(
     temperature: Annotated[float, Query(gt=0, le=3, allow_inf_nan=False)] = 1.0,
     nrow: Annotated[int | None, Query(ge=1, description="images per row; default: a square grid")] = None,
 ) -> Response:
+    chosen = models.get(model)
+    asked = label if label is not None else digit or 0
+    check_label(asked, chosen.num_classes, chosen.name, ("query", "label" if label is not None else "digit"))
     check_at_most(n, settings.max_n, ("query", "n"))
     seed = _seed_or_random(seed)
-    z = models.seeded_latents(seed, n, temperature)
+    z = chosen.seeded_latents(seed, n, temperature)
     encode = partial(grid_png, nrow=min(nrow or math.ceil(math.sqrt(n)), n))
-    png = await models.decode(_labels(digit, n), z, encode)
-    metrics.images_generated.labels("sample.png").inc(n)
+    png = await chosen.decode(_labels(asked, n), z, encode)
+    metrics.images_generated.labels(chosen.name, "sample.png").inc(n)
     return Response(png, media_type="image/png", headers={"X-Seed": str(seed)})
 
 
-@router.post("/decode", response_model=ImagesResponse, summary="Images of a digit from given latents")
+@router.post("/decode", response_model=ImagesResponse, summary="Images of a class from given latents")
 async def decode(
     body: DecodeRequest, models: ModelsDep, settings: SettingsDep, metrics: MetricsDep
 ) -> ImagesResponse:
+    model, label = _chosen(models, body)
     check_at_most(len(body.z), settings.max_n, ("body", "z"))
-    check_latents(body.z, models.latent_dim, ("body", "z"))
-    images = await _base64_images(models, body.digit, torch.tensor(body.z))
-    metrics.images_generated.labels("decode").inc(len(body.z))
+    check_latents(body.z, model.latent_dim, ("body", "z"))
+    images = await _base64_images(model, label, torch.tensor(body.z))
+    metrics.images_generated.labels(model.name, "decode").inc(len(body.z))
     return ImagesResponse(images=images)
 
 
@@ -114,12 +149,13 @@ async def decode(
 async def interpolate(
     body: InterpolateRequest, models: ModelsDep, metrics: MetricsDep
 ) -> InterpolateResponse:
+    model, label = _chosen(models, body)
     if body.z is not None:
-        check_latents(list(body.z), models.latent_dim, ("body", "z"))
+        check_latents(list(body.z), model.latent_dim, ("body", "z"))
         start, end = torch.tensor(body.z)
     else:
-        start, end = (models.seeded_latents(seed, 1, body.temperature)[0] for seed in body.seeds or ())
+        start, end = (model.seeded_latents(seed, 1, body.temperature)[0] for seed in body.seeds or ())
     z = slerp(start.float(), end.float(), torch.linspace(0.0, 1.0, body.steps))
-    images = await _base64_images(models, body.digit, z)
-    metrics.images_generated.labels("interpolate").inc(body.steps)
-    return InterpolateResponse(digit=body.digit, steps=body.steps, images=images, latents=z.tolist())
+    images = await _base64_images(model, label, z)
+    metrics.images_generated.labels(model.name, "interpolate").inc(body.steps)
+    return InterpolateResponse(**_answer(model, label), steps=body.steps, images=images, latents=z.tolist())

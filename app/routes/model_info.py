@@ -1,15 +1,35 @@
-"""/v1/model: what is being served."""
+"""/v1/model and /v1/models: what is being served."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from app.dependencies import ModelsDep
-from app.schemas import ModelInfo
+from app.openapi import LIMIT_KEY
+from app.schemas import MODEL_DESCRIPTION, ErrorResponse, ModelInfo, ModelsResponse
 
 router = APIRouter(prefix="/v1", tags=["model"])
 
 
-@router.get("/model", response_model=ModelInfo, summary="The served model, its device and its metrics")
-async def model_info(models: ModelsDep) -> ModelInfo:
-    return ModelInfo.model_validate(models.describe())
+@router.get(
+    "/model",
+    response_model=ModelInfo,
+    responses={404: {"model": ErrorResponse, "description": "no model of that name is served"}},
+    summary="A served model, its classes, its device and its metrics",
+)
+async def model_info(
+    models: ModelsDep,
+    model: Annotated[
+        str | None, Query(description=MODEL_DESCRIPTION, json_schema_extra={LIMIT_KEY: "model_names"})
+    ] = None,
+) -> ModelInfo:
+    return ModelInfo.model_validate(models.get(model).describe())
+
+
+@router.get("/models", response_model=ModelsResponse, summary="Every served model; which one is the default")
+async def list_models(models: ModelsDep) -> ModelsResponse:
+    return ModelsResponse(
+        default=models.default.name, models=[ModelInfo.model_validate(model.describe()) for model in models]
+    )

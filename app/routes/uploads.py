@@ -1,20 +1,33 @@
-"""Uploaded handwriting: /v1/reconstruct, /v1/encode and /v1/transfer (multipart `file`, optional `digit`)."""
+"""Uploads: /v1/reconstruct, /v1/encode and /v1/transfer (multipart `file`; optional `model`, `label`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 import torch
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 
+from app.batched import BatchedModels, ServedModels
 from app.dependencies import MetricsDep, ModelsDep
 from app.encoding import png_base64_tiles
-from app.schemas import EncodeResponse, ErrorResponse, Loss, ReconstructResponse, TransferResponse
+from app.openapi import LIMIT_KEY
+from app.schemas import (
+    MODEL_DESCRIPTION,
+    MODEL_NAMES,
+    EncodeResponse,
+    ErrorResponse,
+    Loss,
+    ReconstructResponse,
+    TransferResponse,
+    check_label,
+)
 from app.service import UploadAnalysis
 
 _ERRORS = {
     400: {"model": ErrorResponse, "description": "undecodable, empty or truncated image, or no ink found"},
     408: {"model": ErrorResponse, "description": "the body did not arrive in time"},
+    404: {"model": ErrorResponse, "description": "no model of that name is served"},
     413: {"model": ErrorResponse, "description": "body or pixel count over the limit"},
     415: {"model": ErrorResponse, "description": "not an image in an accepted format"},
     422: {"model": ErrorResponse},
@@ -31,34 +44,72 @@ Upload = Annotated[
     ),
 ]
 # Typed without None, so that the schema does not offer null (a form cannot send one); left out, it is None.
-OptionalDigit = Annotated[
-    int, Form(ge=0, le=9, description="the digit shown; omitted: the digit classifier decides")
+OptionalLabel = Annotated[
+    int,
+    Form(
+        ge=0,
+        description="the class shown; omitted (with digit): the model's classifier decides",
+        json_schema_extra={LIMIT_KEY: "max_label"},
+    ),
 ]
+OptionalDigit = Annotated[
+    int, Form(ge=0, le=9, description="the older name of label, read when label is omitted")
+]
+OptionalModel = Annotated[str, Form(description=MODEL_DESCRIPTION, json_schema_extra=MODEL_NAMES)]
 
 
-def _decision(analysis: UploadAnalysis) -> dict[str, object]:
+@dataclass(frozen=True)
+class UploadForm:
+    """The form fields every upload route takes beside the file."""
+
+    model: str | None
+    label: int | None
+
+
+async def upload_form(
+    model: OptionalModel = None, label: OptionalLabel = None, digit: OptionalDigit = None
+) -> UploadForm:
+    return UploadForm(model, label if label is not None else digit)
+
+
+FormDep = Annotated[UploadForm, Depends(upload_form)]
+
+
+async def _analyse(
+    models: ServedModels, form: UploadForm, file: UploadFile
+) -> tuple[BatchedModels, UploadAnalysis]:
+    model = models.get(form.model)
+    if form.label is not None:
+        check_label(form.label, model.num_classes, model.name, ("body", "label"))
+    return model, await model.analyse(await file.read(), form.label)
+
+
+def _decision(model: BatchedModels, analysis: UploadAnalysis) -> dict[str, object]:
     return {
+        "model": model.name,
+        "label": analysis.digit,
         "digit": analysis.digit,
+        "class_name": model.class_names[analysis.digit],
         "digit_source": analysis.digit_source,
         "probabilities": analysis.probabilities,
         "elbo_probabilities": analysis.elbo_probabilities,
     }
 
 
-@router.post("/encode", response_model=EncodeResponse, summary="q(z|x, digit) of an uploaded digit")
-async def encode(file: Upload, models: ModelsDep, digit: OptionalDigit = None) -> EncodeResponse:
-    analysis = await models.analyse(await file.read(), digit)
-    return EncodeResponse(**_decision(analysis), mu=analysis.mu, logvar=analysis.logvar)
+@router.post("/encode", response_model=EncodeResponse, summary="q(z|x, label) of an upload")
+async def encode(file: Upload, models: ModelsDep, form: FormDep) -> EncodeResponse:
+    model, analysis = await _analyse(models, form, file)
+    return EncodeResponse(**_decision(model, analysis), mu=analysis.mu, logvar=analysis.logvar)
 
 
-@router.post("/reconstruct", response_model=ReconstructResponse, summary="An uploaded digit, reconstructed")
+@router.post("/reconstruct", response_model=ReconstructResponse, summary="An upload, reconstructed")
 async def reconstruct(
-    file: Upload, models: ModelsDep, metrics: MetricsDep, digit: OptionalDigit = None
+    file: Upload, models: ModelsDep, metrics: MetricsDep, form: FormDep
 ) -> ReconstructResponse:
-    analysis = await models.analyse(await file.read(), digit)
-    metrics.images_generated.labels("reconstruct").inc()
+    model, analysis = await _analyse(models, form, file)
+    metrics.images_generated.labels(model.name, "reconstruct").inc()
     return ReconstructResponse(
-        **_decision(analysis),
+        **_decision(model, analysis),
         mu=analysis.mu,
         logvar=analysis.logvar,
         input=analysis.input_png,
@@ -67,13 +118,10 @@ async def reconstruct(
     )
 
 
-@router.post("/transfer", response_model=TransferResponse, summary="An uploaded style written as every digit")
-async def transfer(
-    file: Upload, models: ModelsDep, metrics: MetricsDep, digit: OptionalDigit = None
-) -> TransferResponse:
-    analysis = await models.analyse(await file.read(), digit)
-    classes = models.service.cvae.cfg.num_classes
-    style = torch.tensor([analysis.mu]).expand(classes, -1)
-    images = await models.decode(torch.arange(classes), style, png_base64_tiles)
-    metrics.images_generated.labels("transfer").inc(len(images))
-    return TransferResponse(**_decision(analysis), input=analysis.input_png, images=images)
+@router.post("/transfer", response_model=TransferResponse, summary="An upload's style written as every class")
+async def transfer(file: Upload, models: ModelsDep, metrics: MetricsDep, form: FormDep) -> TransferResponse:
+    model, analysis = await _analyse(models, form, file)
+    style = torch.tensor([analysis.mu]).expand(model.num_classes, -1)
+    images = await model.decode(torch.arange(model.num_classes), style, png_base64_tiles)
+    metrics.images_generated.labels(model.name, "transfer").inc(len(images))
+    return TransferResponse(**_decision(model, analysis), input=analysis.input_png, images=images)

@@ -23,9 +23,15 @@ export function postJSON(path, body) {
   });
 }
 
-export function postFile(path, file) {
+export function getJSON(path) {
+  return request(path, { method: "GET" });
+}
+
+// `fields`: further form fields (the model's name), left out where undefined.
+export function postFile(path, file, fields = {}) {
   const form = new FormData();
   form.append("file", file, file.name ?? "digit.png");
+  for (const [name, value] of Object.entries(fields)) if (value !== undefined) form.append(name, value);
   return request(path, { method: "POST", body: form });
 }
 

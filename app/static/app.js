@@ -1,6 +1,6 @@
 // The page: generate, explore, reconstruct and transfer, each a form or an input wired to one API call.
 
-import { postFile, postJSON, useApiKey } from "./api.js";
+import { getJSON, postFile, postJSON, useApiKey } from "./api.js";
 import { createPad } from "./pad.js";
 
 const $ = (id) => document.getElementById(id);
@@ -39,17 +39,61 @@ function selectedDigit() {
   return Number(document.querySelector(".digit[aria-pressed=true]").dataset.digit);
 }
 
+// Models --------------------------------------------------------------------------------------------------
+// The digits model's buttons are in the page; another model (GET /v1/models) brings its own classes.
+
+let models = [];
+let defaultModel;
+let chosenModel; // undefined: the service's default, and no `model` field is sent
+const shownModel = () => models.find((m) => m.name === (chosenModel ?? defaultModel));
+const className = (label) => shownModel()?.class_names[label] ?? `${label}`;
+
+function wireClassButtons() {
+  for (const button of document.querySelectorAll(".digit")) {
+    button.addEventListener("click", () => {
+      for (const other of document.querySelectorAll(".digit")) other.setAttribute("aria-pressed", "false");
+      button.setAttribute("aria-pressed", "true");
+      generateForm.requestSubmit();
+    });
+  }
+}
+
+function showClasses(model) {
+  const buttons = model.class_names.map((name, label) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "digit";
+    button.dataset.digit = `${label}`;
+    button.setAttribute("aria-pressed", `${label === 0}`);
+    button.textContent = name;
+    return button;
+  });
+  document.querySelector(".digits").replaceChildren(...buttons);
+  $("classes-legend").textContent = model.class_names.every((name, i) => name === `${i}`) ? "Digit" : "Class";
+  wireClassButtons();
+}
+
+async function loadModels() {
+  const listing = await getJSON("/v1/models").catch(() => null); // without a key: the digits only
+  if (!listing || listing.models.length < 2) return;
+  models = listing.models;
+  defaultModel = listing.default;
+  $("model").replaceChildren(
+    ...models.map((model) => new Option(`${model.name} (${model.class_names.length} classes)`, model.name)),
+  );
+  $("model").value = listing.default;
+  $("model-choice").hidden = false;
+  $("model").addEventListener("change", (event) => {
+    chosenModel = event.target.value === listing.default ? undefined : event.target.value;
+    showClasses(models.find((m) => m.name === event.target.value));
+  });
+}
+
 // Generate ------------------------------------------------------------------------------------------------
 
 const generateForm = $("generate-form");
-
-for (const button of document.querySelectorAll(".digit")) {
-  button.addEventListener("click", () => {
-    for (const other of document.querySelectorAll(".digit")) other.setAttribute("aria-pressed", "false");
-    button.setAttribute("aria-pressed", "true");
-    generateForm.requestSubmit();
-  });
-}
+wireClassButtons();
+loadModels();
 
 $("temperature").addEventListener("input", (event) => {
   $("temperature-value").value = Number(event.target.value).toFixed(1);
@@ -59,10 +103,11 @@ generateForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const digit = selectedDigit();
   const seed = $("seed").value === "" ? null : Number($("seed").value);
-  const request = { digit, n: Number($("count").value), seed, temperature: Number($("temperature").value) };
+  const n = Number($("count").value);
+  const request = { model: chosenModel, label: digit, n, seed, temperature: Number($("temperature").value) };
   withErrorsIn($("generate-error"), $("generate"), async () => {
     const result = await postJSON("/v1/sample", request);
-    showImages($("grid"), result.images, (i) => `Generated ${digit}, number ${i + 1}`);
+    showImages($("grid"), result.images, (i) => `Generated ${className(digit)}, number ${i + 1}`);
     $("grid").style.setProperty("--columns", gridColumns(result.images.length));
     $("seed-used").textContent = `Seed used: ${result.seed} (enter it as the seed to get these again)`;
     await offerDownload(`digit-${digit}-seed-${result.seed}.png`);
@@ -92,13 +137,14 @@ $("explore-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const digit = selectedDigit();
   const request = {
-    digit,
+    model: chosenModel,
+    label: digit,
     seeds: [Number($("seed-from").value), Number($("seed-to").value)],
     steps: Number($("steps").value),
   };
   withErrorsIn($("explore-error"), $("explore"), async () => {
     const result = await postJSON("/v1/interpolate", request);
-    showImages($("strip"), result.images, (i) => `${digit}, step ${i + 1} of ${result.steps}`);
+    showImages($("strip"), result.images, (i) => `${className(digit)}, step ${i + 1} of ${result.steps}`);
   });
 });
 
@@ -111,19 +157,19 @@ function analyse(file) {
   const analysis = ++latestAnalysis;
   withErrorsIn($("reconstruct-error"), $("reconstruct"), async () => {
     const [reading, transfer] = await Promise.all([
-      postFile("/v1/reconstruct", file),
-      postFile("/v1/transfer", file),
+      postFile("/v1/reconstruct", file, { model: chosenModel }),
+      postFile("/v1/transfer", file, { model: chosenModel }),
     ]);
     if (analysis !== latestAnalysis) return;
     showReading(reading);
-    showImages($("transfer-images"), transfer.images, (digit) => `Your style written as ${digit}`);
+    showImages($("transfer-images"), transfer.images, (label) => `Your style as ${className(label)}`);
   });
 }
 
 function showReading(reading) {
   $("input-image").src = pngSource(reading.input);
   $("reconstruction").src = pngSource(reading.reconstruction);
-  $("predicted").textContent = reading.digit;
+  $("predicted").textContent = reading.class_name;
   $("probabilities").replaceChildren(
     ...reading.probabilities.map((p, digit) => {
       const item = document.createElement("li");
@@ -133,7 +179,7 @@ function showReading(reading) {
       bar.className = "bar";
       bar.style.width = `${(100 * p).toFixed(1)}%`;
       track.append(bar);
-      item.append(`${digit}`, track, `${(100 * p).toFixed(1)}%`);
+      item.append(className(digit), track, `${(100 * p).toFixed(1)}%`);
       item.classList.toggle("chosen", digit === reading.digit);
       return item;
     }),
