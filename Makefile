@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: install test lint format train-classifier train evaluate baseline reproduce results bench bench-serve \
-	fuzz soak robustness audit serve screenshots docker-smoke clean
+	bench-distributed fuzz soak robustness audit serve screenshots docker-smoke clean
 
 install: $(STAMP)
 
@@ -54,6 +54,12 @@ reproduce: train-classifier train evaluate
 
 bench: install
 	$(BIN)/python -m benchmarks.training_loop
+
+# Training images/s of the shipped CVAE config: 2 torchrun processes (gloo, 1 thread each) against 1 process
+# with 2 threads and 1 with 1, alternating: writes benchmarks/results/distributed.json and docs/distributed.md
+# (under a minute on a quiet machine).
+bench-distributed: install
+	$(BIN)/python -m benchmarks.distributed
 
 # The served API under load with wrk (needs /usr/bin/wrk), against a hello-world app and the bare decoder:
 # writes benchmarks/results/serving.json, docs/benchmarks.md and docs/serving-latency-vs-n.png (7 to 8 min).
