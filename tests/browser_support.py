@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from app.main import create_app
-from app.settings import Settings
+from app.settings import ModelPaths, Settings
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Playwright
@@ -36,13 +36,19 @@ DESKTOP = {"width": 1280, "height": 900}
 
 
 def shipped_settings(**overrides: object) -> Settings:
-    return Settings(
-        checkpoint=ROOT / "checkpoints" / "cvae-mnist",
-        classifier=ROOT / "checkpoints" / "digit-classifier",
-        device="cpu",
-        log_level="warning",
-        **overrides,
+    """The shipped models, digits and Fashion-MNIST, wherever the tests run from."""
+    checkpoints = ROOT / "checkpoints"
+    fashion = ModelPaths(
+        checkpoint=checkpoints / "cvae-fashion", classifier=checkpoints / "fashion-classifier"
     )
+    options = {
+        "checkpoint": checkpoints / "cvae-mnist",
+        "classifier": checkpoints / "digit-classifier",
+        "extra_models": [fashion],
+        "device": "cpu",
+        "log_level": "warning",
+    }
+    return Settings(**{**options, **overrides})
 
 
 @contextmanager

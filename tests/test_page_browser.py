@@ -247,3 +247,16 @@ def test_page_asks_nothing_of_any_other_host(desktop: Visit, base_url: str) -> N
     v1 = {f"/v1/{name}" for name in ("sample", "interpolate", "reconstruct", "transfer")}
     assert {urlsplit(url).path for url in asked} == {"/"} | static | v1
     assert [url for url in asked if urlsplit(url).netloc != own] == []
+
+
+def test_the_model_menu_switches_to_fashion(desktop: Visit) -> None:
+    """With two models served, a menu picks one; its class names replace the digits, and its images come."""
+    page = desktop.page
+    page.get_by_label("Model").select_option("cvae-fashion")
+    sync_api.expect(page.locator("#classes-legend")).to_have_text("Class")
+    sync_api.expect(page.locator(".digit")).to_have_count(10)
+    page.get_by_role("button", name="Sneaker").click()
+    sync_api.expect(page.locator("#grid img")).to_have_count(16)
+    assert page.locator("#grid img").first.get_attribute("alt") == "Generated Sneaker, number 1"
+    page.get_by_label("Model").select_option("cvae-mnist")
+    sync_api.expect(page.locator("#classes-legend")).to_have_text("Digit")
