@@ -36,7 +36,7 @@ Label = Annotated[
     Field(strict=True, ge=0),
     INTEGRAL,
     Field(
-        description="the class, 0 to K-1 of the model (GET /v1/models names each model's classes)",
+        description="the class, 0 to K-1 of the model (GET /v1/models names each model's classes); default 0",
         examples=[7],
         json_schema_extra={LIMIT_KEY: "max_label"},
     ),
@@ -47,8 +47,7 @@ MODEL_DESCRIPTION = "which served model (GET /v1/models); left out, the default 
 ModelName = Annotated[
     str, Field(min_length=1, max_length=200, description=MODEL_DESCRIPTION, json_schema_extra=MODEL_NAMES)
 ]
-# The label is given as `label` or by its older name `digit`; label wins where both are given.
-ONE_LABEL = {"anyOf": [{"required": ["label"]}, {"required": ["digit"]}]}
+
 # Seeds stay below 2^53 so that they survive a round trip through JavaScript's numbers.
 MAX_SEED = 2**53 - 1
 Seed = Annotated[
@@ -91,22 +90,20 @@ class RequestBody(BaseModel):
 
 
 class LabelledRequest(RequestBody):
-    """A request for one class of one model. Typed without None, so that the schema does not offer null;
-    left out, a field is None."""
+    """A request for one class of one model: `label`, else its older name `digit`, else 0. Typed without
+    None, so that the schema does not offer null; left out, a field is None. (Neither field is required:
+    a schema that said "label or digit" would need an anyOf, which client generators turn into an untyped
+    body.)"""
 
     model: ModelName = Field(None)
     label: Label = Field(None)
     digit: Digit = Field(None)
 
-    @model_validator(mode="after")
-    def _a_label(self) -> LabelledRequest:
-        if self.label is None and self.digit is None:
-            raise ValueError("give the class as label (or as digit, its older name)")
-        return self
-
     @property
     def chosen_label(self) -> int:
-        return self.digit if self.label is None else self.label
+        if self.label is not None:
+            return self.label
+        return 0 if self.digit is None else self.digit
 
 
 class SampleRequest(LabelledRequest):
@@ -118,7 +115,7 @@ class SampleRequest(LabelledRequest):
     seed: Seed | None = Field(None, description="the same seed gives the same images; null: chosen at random")
     temperature: Temperature = 1.0
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"digit": 7, "n": 4, "seed": 42}], **ONE_LABEL})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"digit": 7, "n": 4, "seed": 42}]})
 
 
 class Answer(BaseModel):
@@ -145,7 +142,7 @@ class DecodeRequest(LabelledRequest):
 
     # The example fits the default latent_dim; /v1/model tells the served model's.
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"digit": 3, "z": [[0.0] * CVAEConfig().latent_dim]}], **ONE_LABEL}
+        json_schema_extra={"examples": [{"digit": 3, "z": [[0.0] * CVAEConfig().latent_dim]}]}
     )
 
 
@@ -169,7 +166,7 @@ class InterpolateRequest(LabelledRequest):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [{"digit": 2, "seeds": [1, 2], "steps": 8}],
-            "allOf": [ONE_LABEL, {"oneOf": [{"required": ["seeds"]}, {"required": ["z"]}]}],
+            "oneOf": [{"required": ["seeds"]}, {"required": ["z"]}],
         }
     )
 

@@ -48,15 +48,16 @@ def _answer(client: httpx.Client, request: tuple[str, str, dict[str, Any]]) -> A
 
 
 def _batches_shared(client: httpx.Client, batcher: str) -> float:
-    """How many batches of `batcher` held more than one request, from /metrics."""
+    """How many batches of the digits model's `batcher` held more than one request, from /metrics."""
     text = client.get("/metrics").text
 
     def value(name: str) -> float:
         match = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.MULTILINE)
         return float(match.group(1)) if match else 0.0
 
-    return value(f'cvae_batch_requests_count{{batcher="{batcher}"}}') - value(
-        f'cvae_batch_requests_bucket{{batcher="{batcher}",le="1.0"}}'
+    labels = f'batcher="{batcher}",model="cvae-mnist"'
+    return value(f"cvae_batch_requests_count{{{labels}}}") - value(
+        f'cvae_batch_requests_bucket{{{labels},le="1.0"}}'
     )
 
 

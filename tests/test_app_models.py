@@ -97,9 +97,10 @@ def test_every_operation_answers_for_the_named_model(both: TestClient, name: str
     assert len(transfer["images"]) == 3
 
 
-def test_label_wins_over_digit(both: TestClient) -> None:
-    answer = both.post("/v1/sample", json={"label": 2, "digit": 5, "seed": 1}).json()
-    assert answer["label"] == 2
+def test_label_wins_over_digit_and_the_default_is_0(both: TestClient) -> None:
+    assert both.post("/v1/sample", json={"label": 2, "digit": 5, "seed": 1}).json()["label"] == 2
+    assert both.post("/v1/sample", json={"seed": 1}).json()["label"] == 0
+    assert both.post("/v1/decode", json={"z": [[0.0] * LATENT_DIM]}).status_code == 200
 
 
 def test_an_unknown_model_is_a_404_naming_the_known_ones(both: TestClient) -> None:

@@ -60,13 +60,9 @@ def test_uploads_are_binary_files_and_their_digit_is_never_null(client: TestClie
 
 
 def test_no_field_offers_null_that_the_server_refuses(client: TestClient) -> None:
-    """Interpolation takes seeds or z: one of them, never null, as the schema's oneOf says; and a label or
-    its older name digit (anyOf: label wins where both are given)."""
+    """Interpolation takes seeds or z: one of them, never null, as the schema's oneOf says."""
     interpolate = client.get("/openapi.json").json()["components"]["schemas"]["InterpolateRequest"]
-    assert interpolate["allOf"] == [
-        {"anyOf": [{"required": ["label"]}, {"required": ["digit"]}]},
-        {"oneOf": [{"required": ["seeds"]}, {"required": ["z"]}]},
-    ]
+    assert interpolate["oneOf"] == [{"required": ["seeds"]}, {"required": ["z"]}]
     assert "anyOf" not in interpolate["properties"]["seeds"] and "anyOf" not in interpolate["properties"]["z"]
     digit = interpolate["properties"]["digit"]
     assert (digit["minimum"], digit["maximum"]) == (0, 9)  # constraints stay JSON Schema keywords

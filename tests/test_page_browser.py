@@ -244,7 +244,7 @@ def test_page_asks_nothing_of_any_other_host(desktop: Visit, base_url: str) -> N
     own = urlsplit(base_url).netloc
     asked = [url for url in desktop.requests if urlsplit(url).scheme not in ("data", "blob")]
     static = {f"/static/{name}" for name in ("app.js", "api.js", "pad.js", "style.css")}
-    v1 = {f"/v1/{name}" for name in ("sample", "interpolate", "reconstruct", "transfer")}
+    v1 = {f"/v1/{name}" for name in ("models", "sample", "interpolate", "reconstruct", "transfer")}
     assert {urlsplit(url).path for url in asked} == {"/"} | static | v1
     assert [url for url in asked if urlsplit(url).netloc != own] == []
 

@@ -68,8 +68,10 @@ function showClasses(model) {
     button.textContent = name;
     return button;
   });
+  const digits = model.class_names.every((name, i) => name === `${i}`);
   document.querySelector(".digits").replaceChildren(...buttons);
-  $("classes-legend").textContent = model.class_names.every((name, i) => name === `${i}`) ? "Digit" : "Class";
+  document.querySelector(".digits").classList.toggle("named", !digits);
+  $("classes-legend").textContent = digits ? "Digit" : "Class";
   wireClassButtons();
 }
 
