@@ -55,12 +55,10 @@ class BatchedModels:
         self.decoder = MicroBatcher(service.decode_batch, executor, name="decoder", **options)
         self.uploads = MicroBatcher(service.analyse_batch, executor, name="uploads", **options)
         self._preprocessing = CapacityLimiter(os.cpu_count() or 1)
-        self._last_upload = -math.inf  # time.monotonic() when an upload last finished
-        self._trimmer = asyncio.get_running_loop().create_task(self._trim_after_uploads())
+        self.last_upload = -math.inf  # time.monotonic() when an upload last finished
 
     async def close(self) -> None:
         """Refuse new work, fail queued work with BatcherClosedError, finish the running batches."""
-        self._trimmer.cancel()
         await asyncio.gather(self.decoder.close(), self.uploads.close())
 
     @property
@@ -96,27 +94,21 @@ class BatchedModels:
             )
             return await self.uploads.submit(AnalysisJob(x, digit))
         finally:
-            self._last_upload = time.monotonic()
+            self.last_upload = time.monotonic()
 
     def describe(self) -> dict[str, Any]:
         return self.service.describe()
 
-    async def _trim_after_uploads(self) -> None:
-        """Once a second while uploads come in, and twice after the last one (by then its request has freed
-        its body too), give the memory they freed back to the system (app/memory.py)."""
-        while True:
-            await asyncio.sleep(TRIM_INTERVAL_S)
-            if time.monotonic() - self._last_upload < 2 * TRIM_INTERVAL_S:
-                await to_thread.run_sync(release_free_memory)
-
 
 class ServedModels:
-    """Every served model by name, the default first, sharing the model threads."""
+    """Every served model by name, the default first, sharing the model threads and, process-wide, the
+    giving back of the memory that uploads freed."""
 
     def __init__(self, models: list[BatchedModels], executor: ThreadPoolExecutor) -> None:
         self.by_name = {model.name: model for model in models}
         self.default = models[0]
         self._executor = executor
+        self._trimmer = asyncio.get_running_loop().create_task(self._trim_after_uploads())
 
     @classmethod
     async def start(cls, settings: Settings, services: list[ModelService] | None = None) -> ServedModels:
@@ -149,5 +141,15 @@ class ServedModels:
 
     async def close(self) -> None:
         """Every model's batchers drained (queued work refused), then the model threads stopped."""
+        self._trimmer.cancel()
         await asyncio.gather(*(model.close() for model in self))
         self._executor.shutdown(wait=True)
+
+    async def _trim_after_uploads(self) -> None:
+        """Once a second while uploads come in, to any model, and twice after the last one (by then its
+        request has freed its body too), give the memory they freed back to the system (app/memory.py)."""
+        while True:
+            await asyncio.sleep(TRIM_INTERVAL_S)
+            last_upload = max(model.last_upload for model in self)
+            if time.monotonic() - last_upload < 2 * TRIM_INTERVAL_S:
+                await to_thread.run_sync(release_free_memory)

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app.settings import Settings
-from model.checkpoint import read_config
+from model.checkpoint import model_name, read_config
 
 LIMIT_KEY = "x-cvae-limit"
 
@@ -27,15 +27,16 @@ def install_schema(app: FastAPI, settings: Settings) -> None:
             schema = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
-            configs = [read_config(paths.checkpoint) for paths in settings.served_models()]
+            checkpoints = [paths.checkpoint for paths in settings.served_models()]
+            configs = [read_config(checkpoint) for checkpoint in checkpoints]
             latent_dims = [config["model"]["latent_dim"] for config in configs]
             limits = {
                 "latent_dim": (min(latent_dims), max(latent_dims)),
                 "max_n": settings.max_n,
                 "max_label": max(config["model"]["num_classes"] for config in configs) - 1,
                 "model_names": [
-                    config.get("name") or paths.checkpoint.name
-                    for config, paths in zip(configs, settings.served_models(), strict=True)
+                    model_name(config, checkpoint)
+                    for config, checkpoint in zip(configs, checkpoints, strict=True)
                 ],
             }
             app.openapi_schema = apply_limits(schema, limits)

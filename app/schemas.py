@@ -101,9 +101,7 @@ class LabelledRequest(RequestBody):
 
     @property
     def chosen_label(self) -> int:
-        if self.label is not None:
-            return self.label
-        return 0 if self.digit is None else self.digit
+        return label_or_digit(self.label, self.digit, default=0)
 
 
 class SampleRequest(LabelledRequest):
@@ -246,6 +244,16 @@ class ErrorResponse(BaseModel):
     detail: str | list[dict[str, Any]] = Field(examples=["no ink found: the image is blank"])
 
 
+NO_SUCH_MODEL = {"model": ErrorResponse, "description": "no model of that name is served"}
+# What every /v1 operation that takes a body and a model can answer, beside its own errors.
+REQUEST_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: NO_SUCH_MODEL,
+    408: {"model": ErrorResponse, "description": "the body did not arrive in time"},
+    422: {"model": ErrorResponse},
+    503: {"model": ErrorResponse},
+}
+
+
 def request_error(loc: tuple[str | int, ...], msg: str, value: Any) -> RequestValidationError:
     """A 422 in FastAPI's own format, for checks that need the settings or the model (limits, latent_dim)."""
     return RequestValidationError([{"type": "value_error", "loc": loc, "msg": msg, "input": value}])
@@ -254,6 +262,13 @@ def request_error(loc: tuple[str | int, ...], msg: str, value: Any) -> RequestVa
 def check_at_most(value: int, limit: int, loc: tuple[str, ...]) -> None:
     if value > limit:
         raise request_error(loc, f"Input should be less than or equal to {limit}", value)
+
+
+def label_or_digit(label: int | None, digit: int | None, default: int | None = None) -> int | None:
+    """The class a request asks for: `label`, else its older name `digit`, else `default`."""
+    if label is not None:
+        return label
+    return default if digit is None else digit
 
 
 def check_label(label: int, num_classes: int, model: str, loc: tuple[str, ...]) -> None:

@@ -19,7 +19,7 @@ from torch import Tensor
 from app.encoding import png_base64
 from app.settings import ModelPaths, Settings
 from model.bounds import elbo_by_label_with_noise
-from model.checkpoint import Checkpoint, class_names, load_checkpoint
+from model.checkpoint import Checkpoint, class_names, load_checkpoint, model_name
 from model.cvae import CVAE
 from model.device import resolve_device
 from model.images import to_uint8
@@ -100,7 +100,7 @@ class ModelService:
 
     @property
     def name(self) -> str:
-        return self.cvae_checkpoint.config.get("name") or self.cvae_checkpoint.path.name
+        return model_name(self.cvae_checkpoint.config, self.cvae_checkpoint.path)
 
     @property
     def latent_dim(self) -> int:

@@ -61,8 +61,9 @@ def _proc_field(pid: int, read: Callable[[int], float]) -> float:
         return 0.0
 
 
-def _rss_kib(pid: int) -> float:
-    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmRSS:"))
+def status_kib(pid: int, field: str = "VmRSS") -> float:
+    """A memory figure of /proc/PID/status in KiB: VmRSS (resident now), VmHWM (its peak), ..."""
+    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith(f"{field}:"))
     return float(line.split()[1])
 
 
@@ -73,7 +74,7 @@ def _cpu_s(pid: int) -> float:
 
 def tree_rss_mb(pid: int) -> float:
     """Resident memory of `pid` and all its descendants, in MB (10^6 bytes)."""
-    kib = sum(_proc_field(p, _rss_kib) for p in process_tree(pid))
+    kib = sum(_proc_field(p, status_kib) for p in process_tree(pid))
     return round(kib * 1024 / 1e6, 1)
 
 

@@ -285,6 +285,11 @@ def _check_state(weights: Path, model: nn.Module, state: dict[str, torch.Tensor]
             )
 
 
+def model_name(config: dict[str, Any], directory: str | Path) -> str:
+    """A checkpoint's name: the one its config.json records, else its directory's."""
+    return config.get("name") or Path(directory).name
+
+
 def class_names(config: dict[str, Any]) -> list[str]:
     """The names of a checkpoint's classes, from its training data; checkpoints written before the names
     were recorded hold the digits."""

@@ -24,7 +24,7 @@ from PIL import Image
 from robustness import Recorder
 from test_app_support import encode_image, png_declaring
 
-from benchmarks.serving_servers import HOST, Server
+from benchmarks.serving_servers import HOST, Server, status_kib
 
 HEADER_TIMEOUT_S = 2.0
 BODY_TIMEOUT_S = 3.0
@@ -119,8 +119,7 @@ def test_slow_clients_cannot_pin_the_server(server: Server, robustness: Recorder
 
 
 def _peak_rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
+    return status_kib(pid, "VmHWM") / 1024
 
 
 def jpeg_declaring(width: int, height: int) -> bytes:

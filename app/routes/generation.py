@@ -24,6 +24,7 @@ from app.schemas import (
     MAX_SEED,
     MODEL_DESCRIPTION,
     MODEL_NAMES,
+    REQUEST_ERRORS,
     DecodeRequest,
     ErrorResponse,
     ImagesResponse,
@@ -35,6 +36,7 @@ from app.schemas import (
     check_at_most,
     check_label,
     check_latents,
+    label_or_digit,
 )
 from app.service import slerp
 
@@ -43,11 +45,8 @@ router = APIRouter(
     tags=["generation"],
     responses={
         400: {"model": ErrorResponse, "description": "the body is not JSON"},
-        408: {"model": ErrorResponse, "description": "the body did not arrive in time"},
-        404: {"model": ErrorResponse, "description": "no model of that name is served"},
         413: {"model": ErrorResponse, "description": "body over the limit"},
-        422: {"model": ErrorResponse},
-        503: {"model": ErrorResponse},
+        **REQUEST_ERRORS,
     },
 )
 
@@ -60,12 +59,19 @@ def _labels(label: int, n: int) -> Tensor:
     return torch.full((n,), label, dtype=torch.long)
 
 
+def _model_and_label(
+    models: ServedModels, name: str | None, label: int | None, digit: int | None, where: str
+) -> tuple[BatchedModels, int]:
+    """The requested model and the class asked of it (label, else digit, else 0), checked against that
+    model's classes; a 422 names the field given, in the request's `where` (body or query)."""
+    model = models.get(name)
+    chosen = label_or_digit(label, digit, default=0)
+    check_label(chosen, model.num_classes, model.name, (where, "label" if label is not None else "digit"))
+    return model, chosen
+
+
 def _chosen(models: ServedModels, body: LabelledRequest) -> tuple[BatchedModels, int]:
-    """The requested model and the class asked of it, checked against that model's classes."""
-    model = models.get(body.model)
-    field = "label" if body.label is not None else "digit"
-    check_label(body.chosen_label, model.num_classes, model.name, ("body", field))
-    return model, body.chosen_label
+    return _model_and_label(models, body.model, body.label, body.digit, "body")
 
 
 def _answer(model: BatchedModels, label: int) -> dict[str, object]:
@@ -121,9 +127,7 @@ async def sample_png(
     temperature: Annotated[float, Query(gt=0, le=3, allow_inf_nan=False)] = 1.0,
     nrow: Annotated[int | None, Query(ge=1, description="images per row; default: a square grid")] = None,
 ) -> Response:
-    chosen = models.get(model)
-    asked = label if label is not None else digit or 0
-    check_label(asked, chosen.num_classes, chosen.name, ("query", "label" if label is not None else "digit"))
+    chosen, asked = _model_and_label(models, model, label, digit, "query")
     check_at_most(n, settings.max_n, ("query", "n"))
     seed = _seed_or_random(seed)
     z = chosen.seeded_latents(seed, n, temperature)

@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.dependencies import ModelsDep
-from app.openapi import LIMIT_KEY
-from app.schemas import MODEL_DESCRIPTION, ErrorResponse, ModelInfo, ModelsResponse
+from app.schemas import MODEL_DESCRIPTION, MODEL_NAMES, NO_SUCH_MODEL, ModelInfo, ModelsResponse
 
 router = APIRouter(prefix="/v1", tags=["model"])
 
@@ -16,14 +15,12 @@ router = APIRouter(prefix="/v1", tags=["model"])
 @router.get(
     "/model",
     response_model=ModelInfo,
-    responses={404: {"model": ErrorResponse, "description": "no model of that name is served"}},
+    responses={404: NO_SUCH_MODEL},
     summary="A served model, its classes, its device and its metrics",
 )
 async def model_info(
     models: ModelsDep,
-    model: Annotated[
-        str | None, Query(description=MODEL_DESCRIPTION, json_schema_extra={LIMIT_KEY: "model_names"})
-    ] = None,
+    model: Annotated[str | None, Query(description=MODEL_DESCRIPTION, json_schema_extra=MODEL_NAMES)] = None,
 ) -> ModelInfo:
     return ModelInfo.model_validate(models.get(model).describe())
 

@@ -15,23 +15,22 @@ from app.openapi import LIMIT_KEY
 from app.schemas import (
     MODEL_DESCRIPTION,
     MODEL_NAMES,
+    REQUEST_ERRORS,
     EncodeResponse,
     ErrorResponse,
     Loss,
     ReconstructResponse,
     TransferResponse,
     check_label,
+    label_or_digit,
 )
 from app.service import UploadAnalysis
 
 _ERRORS = {
     400: {"model": ErrorResponse, "description": "undecodable, empty or truncated image, or no ink found"},
-    408: {"model": ErrorResponse, "description": "the body did not arrive in time"},
-    404: {"model": ErrorResponse, "description": "no model of that name is served"},
     413: {"model": ErrorResponse, "description": "body or pixel count over the limit"},
     415: {"model": ErrorResponse, "description": "not an image in an accepted format"},
-    422: {"model": ErrorResponse},
-    503: {"model": ErrorResponse},
+    **REQUEST_ERRORS,
 }
 router = APIRouter(prefix="/v1", tags=["uploads"], responses=_ERRORS)
 
@@ -69,7 +68,7 @@ class UploadForm:
 async def upload_form(
     model: OptionalModel = None, label: OptionalLabel = None, digit: OptionalDigit = None
 ) -> UploadForm:
-    return UploadForm(model, label if label is not None else digit)
+    return UploadForm(model, label_or_digit(label, digit))
 
 
 FormDep = Annotated[UploadForm, Depends(upload_form)]
