@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: install test lint format train-classifier train evaluate baseline reproduce train-fashion results bench bench-serve \
-	bench-distributed fuzz soak robustness audit serve screenshots docker-smoke clean
+	bench-distributed fuzz soak robustness audit serve screenshots docker-smoke clean legible
 
 install: $(STAMP)
 
@@ -112,6 +112,11 @@ docker-smoke: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# What /v1/sample's min_confidence does to the shipped digits model: acceptance, diversity and the
+# classifier's argmax per digit over 1,000 draws each; writes benchmarks/results/legible.json (8 s).
+legible: install
+	$(BIN)/python -m training.legible_report
 
 # The README's results table, from the evaluated checkpoints' config.json.
 results: install

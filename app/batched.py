@@ -16,16 +16,19 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import numpy as np
+import torch
 from anyio import CapacityLimiter, to_thread
 from torch import Tensor
 
 from app.batching import MicroBatcher
 from app.memory import release_free_memory
-from app.service import AnalysisJob, DecodeJob, ModelService, UploadAnalysis, load_services
+from app.service import AnalysisJob, DecodeJob, JudgeJob, ModelService, UploadAnalysis, load_services
 from app.settings import Settings
+from model.legible import LatentStream, LegibleSearch
 from model.preprocess import preprocess_upload
 
 Encoded = TypeVar("Encoded")
@@ -36,8 +39,24 @@ def model_threads(settings: Settings) -> int:
     return settings.model_threads or os.cpu_count() or 1
 
 
+def class_labels(label: int, n: int) -> Tensor:
+    """n rows of the class `label`, as the networks take them."""
+    return torch.full((n,), label, dtype=torch.long)
+
+
 class UnknownModelError(LookupError):
     """A request named a model this service does not serve (404)."""
+
+
+@dataclass(frozen=True)
+class Samples(Generic[Encoded]):
+    """What a sample request gets: its encoded images, their latents, the draws of the seed's stream they
+    took (n without min_confidence), and the images decoded to find them (for the metrics)."""
+
+    encoded: Encoded
+    z: Tensor
+    draws: int
+    decoded: int
 
 
 class BatchedModels:
@@ -46,6 +65,8 @@ class BatchedModels:
     def __init__(self, service: ModelService, executor: ThreadPoolExecutor, settings: Settings) -> None:
         self.service = service
         self.max_pixels = settings.max_pixels
+        self.max_draws = settings.max_draws
+        self._chunk_rows = (settings.block_rows, settings.batch_max_rows)
         options = {
             "max_rows": settings.batch_max_rows,
             "max_wait": settings.batch_window_ms / 1000,
@@ -54,12 +75,13 @@ class BatchedModels:
         }
         self.decoder = MicroBatcher(service.decode_batch, executor, name="decoder", **options)
         self.uploads = MicroBatcher(service.analyse_batch, executor, name="uploads", **options)
+        self.judge = MicroBatcher(service.judge_batch, executor, name="judge", **options)
         self._preprocessing = CapacityLimiter(os.cpu_count() or 1)
         self.last_upload = -math.inf  # time.monotonic() when an upload last finished
 
     async def close(self) -> None:
         """Refuse new work, fail queued work with BatcherClosedError, finish the running batches."""
-        await asyncio.gather(self.decoder.close(), self.uploads.close())
+        await asyncio.gather(self.decoder.close(), self.uploads.close(), self.judge.close())
 
     @property
     def name(self) -> str:
@@ -83,6 +105,32 @@ class BatchedModels:
     async def decode(self, labels: Tensor, z: Tensor, encode: Callable[[np.ndarray], Encoded]) -> Encoded:
         """encode(uint8 tiles) of the images of (labels, z), decoded in a batch with concurrent requests."""
         return await self.decoder.submit(DecodeJob(labels, z, encode), rows=len(z))
+
+    async def sample(
+        self,
+        label: int,
+        seed: int,
+        n: int,
+        temperature: float,
+        min_confidence: float | None,
+        encode: Callable[[np.ndarray], Encoded],
+    ) -> Samples[Encoded]:
+        """n images of `label` from the seed's latents; with min_confidence, the first n of its stream that
+        the classifier reads as `label` with at least that probability (model/legible.py), each chunk judged
+        in a batch with concurrent requests, at most max_draws of them. Raises TooFewLegibleError."""
+        if min_confidence is None:
+            z = self.seeded_latents(seed, n, temperature)
+            return Samples(await self.decode(class_labels(label, n), z, encode), z, n, n)
+        min_chunk, max_chunk = self._chunk_rows
+        stream = LatentStream(self.service.cvae, seed, n, temperature)
+        search = LegibleSearch(stream, n, min_confidence, self.max_draws, min_chunk, max_chunk)
+        tiles: list[np.ndarray] = []
+        while (z := search.next_chunk()) is not None:
+            judged = await self.judge.submit(JudgeJob(class_labels(label, len(z)), z), rows=len(z))
+            tiles.append(judged.tiles[search.keep(judged.confidence).numpy()])
+        accepted = search.accepted()
+        encoded = await to_thread.run_sync(encode, np.concatenate(tiles))
+        return Samples(encoded, accepted, search.draws, search.drawn)
 
     async def analyse(self, data: bytes, digit: int | None) -> UploadAnalysis:
         """An upload preprocessed, its digit decided unless given, encoded and reconstructed.

@@ -45,7 +45,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     models = await ServedModels.start(app.state.settings, app.state.preloaded)
     app.state.preloaded = None
     for model in models:
-        for batcher in (model.decoder, model.uploads):
+        for batcher in (model.decoder, model.uploads, model.judge):
             batcher.add_observer(app.state.metrics.batch_observer(model.name, batcher.name))
     app.state.models = models
     # Everything alive now (modules, the models, the app) lives as long as the process: move it out of the

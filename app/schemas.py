@@ -64,6 +64,12 @@ Temperature = Annotated[
         examples=[1.0],
     ),
 ]
+MIN_CONFIDENCE_DESCRIPTION = (
+    "only images that the model's classifier reads as the label with at least this probability, the first "
+    "n of the seed's latents that pass; at most CVAE_MAX_DRAWS are drawn (422 when fewer pass); "
+    "null: every image, as drawn"
+)
+MinConfidence = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False, examples=[0.9])]
 # The prior is N(0, I): coordinates beyond this are meaningless, and would overflow float32 on the way in.
 LATENT_BOUND = 1e4
 LatentCoordinate = Annotated[
@@ -112,6 +118,7 @@ class SampleRequest(LabelledRequest):
     )
     seed: Seed | None = Field(None, description="the same seed gives the same images; null: chosen at random")
     temperature: Temperature = 1.0
+    min_confidence: MinConfidence | None = Field(None, description=MIN_CONFIDENCE_DESCRIPTION)
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"digit": 7, "n": 4, "seed": 42}]})
 
@@ -129,6 +136,9 @@ class SampleResponse(Answer):
     n: int
     seed: int = Field(description="the seed used: pass it again for the same images")
     temperature: float
+    draws: int = Field(
+        description="how many of the seed's latents were drawn to find these images: n without min_confidence"
+    )
     images: list[Base64PNG] = Field(examples=[[_PNG_EXAMPLE]])
     latents: list[LatentAnswer] = Field(description="the z of each image; /v1/decode turns them back into it")
 

@@ -24,6 +24,7 @@ from model.cvae import CVAE
 from model.device import resolve_device
 from model.images import to_uint8
 from model.inference import inference_form
+from model.legible import Judged, LatentStream, judge
 from model.loss import loss_terms
 
 logger = logging.getLogger("cvae.service")
@@ -42,6 +43,14 @@ class DecodeJob:
     labels: Tensor
     z: Tensor
     encode: Callable[[np.ndarray], Any]
+
+
+@dataclass(frozen=True)
+class JudgeJob:
+    """Rows of (label, z) to decode and to have the classifier read: how sure it is of each row's label."""
+
+    labels: Tensor
+    z: Tensor
 
 
 @dataclass(frozen=True)
@@ -137,8 +146,9 @@ class ModelService:
 
     def seeded_latents(self, seed: int, n: int, temperature: float) -> Tensor:
         """z ~ N(0, temperature^2 I), the same for a seed on every device and in every batch; kept on the
-        CPU, where requests' latents are joined into batches and written into the JSON answers."""
-        return self.cvae.sample_latents(n, temperature, torch.Generator().manual_seed(seed), device="cpu")
+        CPU, where requests' latents are joined into batches and written into the JSON answers. The first n
+        rows of the seed's stream, which min_confidence draws on (model/legible.py)."""
+        return LatentStream(self.cvae, seed, n, temperature).take(n)
 
     @torch.inference_mode()
     def decode_batch(self, jobs: Sequence[DecodeJob]) -> list[Any]:
@@ -148,6 +158,13 @@ class ModelService:
         tiles = to_uint8(self.cvae.images(z, labels))
         ends = np.cumsum([len(job.z) for job in jobs])[:-1]
         return [job.encode(part) for job, part in zip(jobs, np.split(tiles, ends), strict=True)]
+
+    @torch.inference_mode()
+    def judge_batch(self, jobs: Sequence[JudgeJob]) -> list[Judged]:
+        """Each job's images decoded and read by the classifier, in one pass of each network for all."""
+        labels = torch.cat([job.labels for job in jobs]).to(self.device)
+        z = torch.cat([job.z for job in jobs]).to(self.device, torch.float32)
+        return judge(self.cvae, self.classifier, z, labels).split([len(job.z) for job in jobs])
 
     @torch.inference_mode()
     def analyse_batch(self, jobs: Sequence[AnalysisJob]) -> list[UploadAnalysis]:

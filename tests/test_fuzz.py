@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections import Counter
@@ -57,3 +58,26 @@ def test_the_leak_check_fails_on_internals(text: str) -> None:
     response = SimpleNamespace(status_code=400, headers=headers, content=text.encode())
     with pytest.raises(AssertionError, match="the answer shows"):
         fuzz_hooks.no_internals_in_answers(None, response, None)
+
+
+@needs_schemathesis
+@pytest.mark.parametrize(
+    "path, status, detail, accepted",
+    [
+        ("/v1/sample", 422, [{"loc": ["body", "min_confidence"], "msg": "only 2 of the 4 images ..."}], True),
+        ("/v1/sample.png", 422, [{"loc": ["query", "min_confidence"], "msg": "only 0 of the 1 ..."}], True),
+        ("/v1/sample", 422, [{"loc": ["body", "min_confidence"], "msg": "Input should be ..."}], False),
+        ("/v1/sample", 422, [{"loc": ["body", "n"], "msg": "only 2 of the 4 images ..."}], False),
+        ("/v1/decode", 422, [{"loc": ["body", "min_confidence"], "msg": "only 2 of the 4 ..."}], False),
+        ("/v1/sample", 500, "internal server error", False),
+    ],
+)
+def test_only_an_unmet_min_confidence_is_a_schema_valid_422(
+    path: str, status: int, detail: object, accepted: bool
+) -> None:
+    from tests import fuzz_hooks
+
+    case = SimpleNamespace(operation=SimpleNamespace(path=path))
+    response = SimpleNamespace(status_code=status, content=json.dumps({"detail": detail}).encode())
+    failure = SimpleNamespace(code="ST202")
+    assert fuzz_hooks.filter_failure(None, failure, case, response) is not accepted

@@ -1,27 +1,31 @@
 """Images from the prior or from given latents: /v1/sample, /v1/sample.png, /v1/decode, /v1/interpolate.
 
-The routes are coroutines: their only heavy step, the decoder, is awaited from the model thread (in a batch
-with concurrent requests), so nothing here needs a worker thread of its own.
+The routes are coroutines: their only heavy steps, the decoder (and, for min_confidence, the classifier),
+are awaited from the model thread (in a batch with concurrent requests), so nothing here needs a worker
+thread of its own.
 """
 
 from __future__ import annotations
 
 import math
 import secrets
+from collections.abc import Callable
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
+import numpy as np
 import torch
 from fastapi import APIRouter, Query, Response
 from torch import Tensor
 
-from app.batched import BatchedModels, ServedModels
+from app.batched import BatchedModels, Encoded, Samples, ServedModels, class_labels
 from app.dependencies import MetricsDep, ModelsDep, SettingsDep
 from app.encoding import grid_png, png_base64_tiles
 from app.openapi import LIMIT_KEY
 from app.schemas import (
     AT_MOST_MAX_N,
     MAX_SEED,
+    MIN_CONFIDENCE_DESCRIPTION,
     MODEL_DESCRIPTION,
     MODEL_NAMES,
     REQUEST_ERRORS,
@@ -37,8 +41,10 @@ from app.schemas import (
     check_label,
     check_latents,
     label_or_digit,
+    request_error,
 )
 from app.service import slerp
+from model.legible import TooFewLegibleError
 
 router = APIRouter(
     prefix="/v1",
@@ -53,10 +59,6 @@ router = APIRouter(
 
 def _seed_or_random(seed: int | None) -> int:
     return secrets.randbelow(MAX_SEED + 1) if seed is None else seed
-
-
-def _labels(label: int, n: int) -> Tensor:
-    return torch.full((n,), label, dtype=torch.long)
 
 
 def _model_and_label(
@@ -79,33 +81,77 @@ def _answer(model: BatchedModels, label: int) -> dict[str, object]:
 
 
 async def _base64_images(model: BatchedModels, label: int, z: Tensor) -> list[str]:
-    return await model.decode(_labels(label, len(z)), z, png_base64_tiles)
+    return await model.decode(class_labels(label, len(z)), z, png_base64_tiles)
 
 
-@router.post("/sample", response_model=SampleResponse, summary="New images of a class from the prior")
+# The 422 of /v1/sample and /v1/sample.png, which a valid request with min_confidence can get too.
+SAMPLE_ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {
+        "model": ErrorResponse,
+        "description": "an invalid request, or fewer than n images reached min_confidence within "
+        "CVAE_MAX_DRAWS draws (the message says how many did)",
+    }
+}
+
+
+async def _samples(
+    model: BatchedModels,
+    label: int,
+    seed: int,
+    n: int,
+    temperature: float,
+    min_confidence: float | None,
+    encode: Callable[[np.ndarray], Encoded],
+    where: str,
+) -> Samples[Encoded]:
+    """model.sample(), a request it cannot meet within CVAE_MAX_DRAWS answered 422 at min_confidence."""
+    try:
+        return await model.sample(label, seed, n, temperature, min_confidence, encode)
+    except TooFewLegibleError as error:
+        message = (
+            f"{error}, the most a request may draw (CVAE_MAX_DRAWS): ask for fewer images, a lower "
+            "min_confidence or temperature, or another seed"
+        )
+        raise request_error((where, "min_confidence"), message, min_confidence) from None
+
+
+@router.post(
+    "/sample",
+    response_model=SampleResponse,
+    responses=SAMPLE_ERRORS,
+    summary="New images of a class from the prior",
+)
 async def sample(
     body: SampleRequest, models: ModelsDep, settings: SettingsDep, metrics: MetricsDep
 ) -> SampleResponse:
     model, label = _chosen(models, body)
     check_at_most(body.n, settings.max_n, ("body", "n"))
     seed = _seed_or_random(body.seed)
-    z = model.seeded_latents(seed, body.n, body.temperature)
-    images = await _base64_images(model, label, z)
-    metrics.images_generated.labels(model.name, "sample").inc(body.n)
+    samples = await _samples(
+        model, label, seed, body.n, body.temperature, body.min_confidence, png_base64_tiles, "body"
+    )
+    metrics.images_generated.labels(model.name, "sample").inc(samples.decoded)
     return SampleResponse(
         **_answer(model, label),
         n=body.n,
         seed=seed,
         temperature=body.temperature,
-        images=images,
-        latents=z.tolist(),
+        draws=samples.draws,
+        images=samples.encoded,
+        latents=samples.z.tolist(),
     )
 
 
 @router.get(
     "/sample.png",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}, "description": "one PNG grid; the seed used in X-Seed"}},
+    responses={
+        200: {
+            "content": {"image/png": {}},
+            "description": "one PNG grid; the seed used in X-Seed, the latents drawn in X-Draws",
+        },
+        **SAMPLE_ERRORS,
+    },
     summary="New images of a class as one PNG grid",
 )
 async def sample_png(
@@ -126,15 +172,18 @@ async def sample_png(
     seed: Annotated[int | None, Query(ge=0, le=MAX_SEED, description="null: chosen at random")] = None,
     temperature: Annotated[float, Query(gt=0, le=3, allow_inf_nan=False)] = 1.0,
     nrow: Annotated[int | None, Query(ge=1, description="images per row; default: a square grid")] = None,
+    min_confidence: Annotated[
+        float | None, Query(ge=0, le=1, allow_inf_nan=False, description=MIN_CONFIDENCE_DESCRIPTION)
+    ] = None,
 ) -> Response:
     chosen, asked = _model_and_label(models, model, label, digit, "query")
     check_at_most(n, settings.max_n, ("query", "n"))
     seed = _seed_or_random(seed)
-    z = chosen.seeded_latents(seed, n, temperature)
     encode = partial(grid_png, nrow=min(nrow or math.ceil(math.sqrt(n)), n))
-    png = await chosen.decode(_labels(asked, n), z, encode)
-    metrics.images_generated.labels(chosen.name, "sample.png").inc(n)
-    return Response(png, media_type="image/png", headers={"X-Seed": str(seed)})
+    samples = await _samples(chosen, asked, seed, n, temperature, min_confidence, encode, "query")
+    metrics.images_generated.labels(chosen.name, "sample.png").inc(samples.decoded)
+    headers = {"X-Seed": str(seed), "X-Draws": str(samples.draws)}
+    return Response(samples.encoded, media_type="image/png", headers=headers)
 
 
 @router.post("/decode", response_model=ImagesResponse, summary="Images of a class from given latents")
