@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: install test lint format train-classifier train evaluate baseline reproduce train-fashion results bench bench-serve \
-	bench-distributed fuzz soak robustness audit serve screenshots docker-smoke clean legible
+	bench-distributed fuzz soak robustness audit serve screenshots docker-smoke clean legible calibrate trust
 
 install: $(STAMP)
 
@@ -117,6 +117,19 @@ clean:
 # classifier's argmax per digit over 1,000 draws each; writes benchmarks/results/legible.json (8 s).
 legible: install
 	$(BIN)/python -m training.legible_report
+
+# is_digit / ood_score of both shipped models, calibrated on their own held-out test data (half calibrates,
+# half checks; the result goes into config.json, under "ood").
+calibrate: install
+	$(BIN)/cvae-calibrate checkpoints/cvae-mnist --threads 1
+	$(BIN)/cvae-calibrate checkpoints/cvae-fashion --classifier checkpoints/fashion-classifier $(FASHION_DATA) \
+		--threads 1
+
+# Every figure of "Answers you can trust" in the README: phone photos read (benchmarks/results/photos.json),
+# is_digit per kind of upload (benchmarks/results/ood.json), min_confidence per digit (legible.json).
+trust: install legible
+	$(BIN)/python -m training.photo_accuracy
+	$(BIN)/python -m training.ood_report --threads 1
 
 # The README's results table, from the evaluated checkpoints' config.json.
 results: install

@@ -197,6 +197,15 @@ class DigitDecision(Answer):
     elbo_probabilities: Probabilities | None = Field(
         None, description="softmax of the CVAE's ELBO under each label (only when inferred)"
     )
+    is_digit: bool | None = Field(
+        description="whether the upload looks like this model's training data (for the digits model: a "
+        "digit); false: the answer is the model's best guess about something it was not made for. "
+        "null for a model without an OOD calibration (cvae-calibrate)"
+    )
+    ood_score: float | None = Field(
+        description="how unlike the training data the upload is (about 0 typical, higher stranger); "
+        "is_digit is ood_score <= the model's threshold (GET /v1/model); null when uncalibrated"
+    )
 
 
 class EncodeResponse(DigitDecision):
@@ -228,8 +237,36 @@ class ClassifierInfo(BaseModel):
     metrics: dict[str, Any]
 
 
-class ModelInfo(BaseModel):
+class DataInfo(BaseModel):
+    """The data the model was trained and evaluated on."""
+
     name: str
+    train_size: int | None = None
+    test_size: int | None = None
+    licence: str | None = None
+    sha256: str | None = None
+
+
+class OodInfo(BaseModel):
+    """How is_digit is decided for this model: calibrated on its own held-out data (cvae-calibrate)."""
+
+    threshold: float = Field(description="is_digit is ood_score <= threshold")
+    flag_rate: float = Field(description="share of held-out real data above threshold (CVAE_OOD_FLAG_RATE)")
+    features: list[str] = Field(description="the measures the score takes the largest standardised value of")
+    data: str | None = Field(None, description="the held-out data it was calibrated on")
+    calibration_images: int | None = None
+    check_images: int | None = Field(None, description="further held-out images the rate was checked on")
+    check_flagged: float | None = Field(None, description="the share of those flagged at the default rate")
+
+
+class ModelInfo(BaseModel):
+    """The model card: what the model is, what it learned from, how well it does, what it cannot do."""
+
+    name: str
+    intended_use: str | None = Field(None, description="what the model is for, in plain words")
+    limits: list[str] = Field(description="what the model cannot do, in plain words")
+    data: DataInfo | None = Field(description="the training data and its licence")
+    ood: OodInfo | None = Field(description="the calibration behind is_digit; null when uncalibrated")
     class_names: list[str] = Field(description="the name of each label, in order")
     architecture: str
     latent_dim: int

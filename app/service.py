@@ -7,9 +7,11 @@ item's answer is the same bytes whatever else shared its batch.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -18,22 +20,21 @@ from torch import Tensor
 
 from app.encoding import png_base64
 from app.settings import ModelPaths, Settings
-from model.bounds import elbo_by_label_with_noise
-from model.checkpoint import Checkpoint, class_names, load_checkpoint, model_name
+from model.bounds import elbo_by_label_with_noise, fixed_noise
+from model.checkpoint import Checkpoint, class_names, load_checkpoint, load_tensors, model_name
 from model.cvae import CVAE
 from model.device import resolve_device
 from model.images import to_uint8
-from model.inference import inference_form
+from model.inference import in_blocks, inference_form
 from model.legible import Judged, LatentStream, judge
 from model.loss import loss_terms
+from model.ood import STATS_FILE, Calibration, Evidence, ood_features
 
 logger = logging.getLogger("cvae.service")
 
-# z-draws per label for the ELBO estimate returned beside the classifier's decision.
-ELBO_SAMPLES = 5
-# The draws are fixed (seed 0) and shared by every upload and label: an upload always gets the same answer.
-ELBO_SEED = 0
 DigitSource = Literal["given", "inferred"]
+# Beside a CVAE checkpoint's config.json: its model card's words (intended use, known limits).
+CARD_FILE = "card.json"
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class UploadAnalysis:
     reconstruction_png: str
     rec: float
     kld: float
+    ood_score: float | None
+    is_digit: bool | None
 
 
 class ModelService:
@@ -82,7 +85,12 @@ class ModelService:
     the routes need."""
 
     def __init__(
-        self, cvae: Checkpoint, classifier: Checkpoint, device: torch.device, block_rows: int
+        self,
+        cvae: Checkpoint,
+        classifier: Checkpoint,
+        device: torch.device,
+        block_rows: int,
+        ood_flag_rate: float = 0.02,
     ) -> None:
         self.cvae_checkpoint = cvae
         self.classifier_checkpoint = classifier
@@ -91,11 +99,16 @@ class ModelService:
         self.cvae.encoder = inference_form(self.cvae.encoder, block_rows)
         self.cvae.decoder = inference_form(self.cvae.decoder, block_rows)
         self.classifier = inference_form(classifier.model, block_rows)
-        generator = torch.Generator().manual_seed(ELBO_SEED)
-        self.elbo_noise = torch.randn((ELBO_SAMPLES, self.latent_dim), generator=generator).to(device)
+        self.elbo_noise = fixed_noise(self.latent_dim).to(device)
+        self.calibration = load_calibration(cvae, classifier)
+        self.ood_flag_rate = ood_flag_rate
+        self.ood_threshold = self.calibration.threshold(ood_flag_rate) if self.calibration else None
+        self.card = read_card(cvae.path)
 
     @classmethod
-    def load(cls, paths: ModelPaths, device: torch.device, block_rows: int) -> ModelService:
+    def load(
+        cls, paths: ModelPaths, device: torch.device, block_rows: int, ood_flag_rate: float = 0.02
+    ) -> ModelService:
         """Both checkpoints of one model, verified, on `device`; raises CheckpointError or ValueError."""
         cvae = load_checkpoint(paths.checkpoint, "cvae", device)
         classifier = load_checkpoint(paths.classifier, "classifier", device)
@@ -105,7 +118,7 @@ class ModelService:
                 f"{paths.classifier}: reads {classes[1]} classes, but {paths.checkpoint} has {classes[0]}"
             )
         logger.info("loaded %s and %s on %s", cvae.path, classifier.path, device)
-        return cls(cvae, classifier, device, block_rows)
+        return cls(cvae, classifier, device, block_rows, ood_flag_rate)
 
     @property
     def name(self) -> str:
@@ -120,10 +133,15 @@ class ModelService:
         return class_names(self.cvae_checkpoint.config)
 
     def describe(self) -> dict[str, Any]:
-        """What /v1/model reports: the CVAE's configuration and recorded metrics, and the classifier's."""
+        """What /v1/model reports, the model card: the CVAE's configuration, training data and recorded
+        metrics, the classifier's, the OOD calibration in force, and the known limits in words."""
         config = self.cvae_checkpoint.config
         classifier = self.classifier_checkpoint.config
         return {
+            "data": config.get("data"),
+            "ood": self._ood_card(),
+            "limits": self.card.get("limits", []),
+            "intended_use": self.card.get("intended_use"),
             **{key: config["model"][key] for key in ("latent_dim", "num_classes", "image_size", "loss")},
             "name": self.name,
             "class_names": self.class_names,
@@ -134,6 +152,18 @@ class ModelService:
                 "name": classifier.get("name", self.classifier_checkpoint.path.name),
                 "metrics": classifier.get("metrics", {}),
             },
+        }
+
+    def _ood_card(self) -> dict[str, Any] | None:
+        if self.calibration is None:
+            return None
+        recorded = self.cvae_checkpoint.config["ood"]
+        return {
+            "threshold": self.ood_threshold,
+            "flag_rate": self.ood_flag_rate,
+            "features": list(self.calibration.scales),
+            **{key: recorded.get(key) for key in ("data", "calibration_images", "check_images")},
+            "check_flagged": recorded.get("check_flagged"),
         }
 
     def warm_up(self) -> None:
@@ -169,16 +199,23 @@ class ModelService:
     @torch.inference_mode()
     def analyse_batch(self, jobs: Sequence[AnalysisJob]) -> list[UploadAnalysis]:
         """Each upload's digit (the classifier decides unless given), q(z|x,y) and reconstruction, all uploads
-        in one pass of each network; the ELBO under every label only for those whose digit was inferred."""
+        in one pass of each network; the ELBO under every label for those whose digit was inferred (and for
+        all, when the model is calibrated: the OOD score needs it)."""
         x = torch.cat([job.x for job in jobs]).to(self.device)
-        probabilities = torch.softmax(self.classifier(x), dim=1)
+        network, rows = self.classifier.network, self.classifier.rows
+        embedding = in_blocks(network.embed, x, rows=rows)
+        logits = in_blocks(network.head[3:], embedding, rows=rows)
+        probabilities = torch.softmax(logits, dim=1)
         decided = probabilities.argmax(dim=1).tolist()
         digits = [decided[i] if job.digit is None else job.digit for i, job in enumerate(jobs)]
         inferred = [i for i, job in enumerate(jobs) if job.digit is None]
+        scored = list(range(len(jobs))) if self.calibration else inferred
+        elbo = elbo_by_label_with_noise(self.cvae, x[scored], self.elbo_noise) if scored else None
         elbo_probabilities: dict[int, list[float]] = {}
-        if inferred:
-            elbo = elbo_by_label_with_noise(self.cvae, x[inferred], self.elbo_noise)
-            elbo_probabilities = dict(zip(inferred, torch.softmax(elbo, dim=1).tolist(), strict=True))
+        if elbo is not None:
+            softmax = torch.softmax(elbo, dim=1).tolist()
+            elbo_probabilities = {i: softmax[row] for row, i in enumerate(scored) if jobs[i].digit is None}
+        ood_scores, is_digit = self._ood(x, logits, embedding, elbo)
         labels = torch.tensor(digits, device=self.device)
         mu, logvar = self.cvae.encode(x, labels)
         logits = self.cvae.decode(mu, labels)
@@ -198,9 +235,52 @@ class ModelService:
                 reconstruction_png=png_base64(reconstructions[i]),
                 rec=rec,
                 kld=kld,
+                ood_score=ood_scores[i],
+                is_digit=is_digit[i],
             )
             for i, (job, (p, m, v, rec, kld)) in enumerate(zip(jobs, rows, strict=True))
         ]
+
+    def _ood(
+        self, x: Tensor, logits: Tensor, embedding: Tensor, elbo: Tensor | None
+    ) -> tuple[list[float | None], list[bool | None]]:
+        """Each upload's ood_score and whether it is like this model's data; None when uncalibrated."""
+        if self.calibration is None or self.ood_threshold is None or elbo is None:
+            return [None] * len(x), [None] * len(x)
+        evidence = Evidence(x, logits, embedding, elbo)
+        scores = self.calibration.score(ood_features(self.cvae, evidence, self.calibration.gaussians))
+        return [round(s, 4) for s in scores.tolist()], (scores <= self.ood_threshold).tolist()
+
+
+def load_calibration(cvae: Checkpoint, classifier: Checkpoint) -> Calibration | None:
+    """The CVAE's OOD calibration (cvae-calibrate), if it has one made with this classifier."""
+    recorded = cvae.config.get("ood")
+    if not recorded:
+        return None
+    if recorded.get("classifier_sha256") != classifier.config["weights_sha256"]:
+        logger.warning(
+            "%s: its OOD calibration was made with another classifier than %s: is_digit is off until "
+            "cvae-calibrate runs again",
+            cvae.path,
+            classifier.path,
+        )
+        return None
+    return Calibration.from_dict(recorded, load_tensors(cvae.path, STATS_FILE, cvae.config))
+
+
+def read_card(directory: Path) -> dict[str, Any]:
+    """The checkpoint's optional card.json: {"intended_use": "...", "limits": ["...", ...]} in plain words."""
+    path = directory / CARD_FILE
+    if not path.is_file():
+        return {}
+    try:
+        card = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    limits = card.get("limits", []) if isinstance(card, dict) else None
+    if not isinstance(limits, list) or not all(isinstance(line, str) for line in limits):
+        raise ValueError(f'{path}: expected {{"intended_use": text, "limits": [text, ...]}}')
+    return card
 
 
 def load_services(settings: Settings) -> list[ModelService]:
@@ -211,7 +291,10 @@ def load_services(settings: Settings) -> list[ModelService]:
     # The same seed must give byte-identical images: no autotuned, possibly non-deterministic kernels.
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
-    services = [ModelService.load(paths, device, settings.block_rows) for paths in settings.served_models()]
+    services = [
+        ModelService.load(paths, device, settings.block_rows, settings.ood_flag_rate)
+        for paths in settings.served_models()
+    ]
     names = [service.name for service in services]
     if len(set(names)) < len(names):
         raise ValueError(f"two served models share a name: {names} (the name in each config.json)")

@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     max_draws: int = Field(
         4096, ge=1, description="most latents drawn and judged for one request with min_confidence"
     )
+    # Each model's own threshold is the quantile of its held-out scores (cvae-calibrate) at this rate.
+    ood_flag_rate: float = Field(
+        0.02,
+        ge=0,
+        lt=1,
+        description="share of real held-out data that is_digit=false may flag: sets each model's threshold",
+    )
     # Slow clients: a connection that has not sent a request's headers, or its body, in time is answered
     # 408 and closed, so that many slow connections cannot hold the server's sockets and memory for long.
     header_timeout_s: float = Field(

@@ -102,6 +102,18 @@ def elbo_by_label(
     return elbo(model, images, labels, samples, generator).view(classes, n).T
 
 
+# z-draws per label for the ELBO the service computes for each upload; fixed (seed 0) and shared by every
+# upload and label, so an upload always gets the same answer, and its calibration (model/ood.py) holds.
+FIXED_ELBO_SAMPLES = 5
+FIXED_ELBO_SEED = 0
+
+
+def fixed_noise(latent_dim: int) -> Tensor:
+    """The standard-normal draws (FIXED_ELBO_SAMPLES, latent_dim) behind every upload's ELBO by label."""
+    generator = torch.Generator().manual_seed(FIXED_ELBO_SEED)
+    return torch.randn((FIXED_ELBO_SAMPLES, latent_dim), generator=generator)
+
+
 @torch.inference_mode()
 def elbo_by_label_with_noise(model: CVAE, x: Tensor, eps: Tensor) -> Tensor:
     """(N, num_classes) ELBO of each image under each label, as elbo_by_label, but with the reconstruction

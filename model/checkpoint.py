@@ -172,10 +172,7 @@ def save_checkpoint(
             raise ValueError(f"{name!r} cannot be a further checkpoint file")
 
     def write(staging: Path) -> dict[str, Any]:
-        hashes = {}
-        for name, tensors in {WEIGHTS_FILE: model.state_dict(), **extra}.items():
-            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(staging / name))
-            hashes[name] = sha256_file(staging / name)
+        hashes = _write_tensor_files(staging, {WEIGHTS_FILE: model.state_dict(), **extra})
         return {
             "format_version": FORMAT_VERSION,
             "kind": kind,
@@ -191,9 +188,26 @@ def save_checkpoint(
     return directory
 
 
-def write_config(directory: str | Path, config: dict[str, Any]) -> None:
-    """Replace the config.json of a saved checkpoint (the evaluator adds its metrics) as one commit."""
-    _commit(Path(directory), lambda staging: config)
+def _write_tensor_files(staging: Path, files: dict[str, dict[str, torch.Tensor]]) -> dict[str, str]:
+    """Each name -> tensors as a safetensors file in `staging`; their sha256 by name."""
+    hashes = {}
+    for name, tensors in files.items():
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(staging / name))
+        hashes[name] = sha256_file(staging / name)
+    return hashes
+
+
+def write_config(
+    directory: str | Path, config: dict[str, Any], extra: dict[str, dict[str, torch.Tensor]] | None = None
+) -> None:
+    """Replace the config.json of a saved checkpoint (the evaluator adds its metrics) as one commit, with
+    further safetensors files (name -> tensors) added or replaced beside the weights and recorded in it."""
+
+    def write(staging: Path) -> dict[str, Any]:
+        hashes = _write_tensor_files(staging, extra or {})
+        return {**config, "files": {**config.get("files", {}), **hashes}}
+
+    _commit(Path(directory), write)
 
 
 def read_config(directory: str | Path) -> dict[str, Any]:

@@ -40,5 +40,9 @@ class DigitClassifier(nn.Module):
             nn.Linear(cfg.hidden_dim, cfg.num_classes),
         )
 
+    def embed(self, x: Tensor) -> Tensor:
+        """The hidden layer before the logits: what OOD detection measures distances in (model/ood.py)."""
+        return self.head[:3](self.features(x))
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x))
+        return self.head[3:](self.embed(x))

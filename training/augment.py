@@ -86,6 +86,26 @@ def augment(x: Tensor, g: torch.Generator) -> Tensor:
     return x.clamp(0, 1)
 
 
+def mirror_shift_and_blur(x: Tensor, g: torch.Generator, p_mirror: float = 0.5, shift: int = 2) -> Tensor:
+    """Left-right mirror of half the images, a shift of up to `shift` pixels (the same for the batch), and
+    blur on half of them.
+
+    For photographed objects (Fashion-MNIST): a mirrored coat is still a coat, while the digits' slant and
+    stroke distortions only blur the line between shirt, coat and pullover. Blur stays: without it the
+    classifier reads the CVAE's soft samples of coats as anything but coats (5% right, against 68% with it).
+    """
+    chosen = (torch.rand(len(x), generator=g) < p_mirror).to(x.device).view(-1, 1, 1, 1)
+    x = torch.where(chosen, x.flip(-1), x)
+    dy, dx = (int(v) for v in torch.randint(-shift, shift + 1, (2,), generator=g))
+    padded = F.pad(x, (shift, shift, shift, shift))
+    side_y, side_x = x.shape[-2:]
+    shifted = padded[..., shift + dy : shift + dy + side_y, shift + dx : shift + dx + side_x]
+    return blur(shifted, g, p=0.5)
+
+
+AUGMENTATIONS = {"uploads": augment, "objects": mirror_shift_and_blur}
+
+
 def jitter(x: Tensor, g: torch.Generator, p: float) -> Tensor:
     """A mild warp (±8°, ±5% scale, ±1 px) of a random subset: new digits that still look like MNIST's.
 

@@ -92,6 +92,8 @@ def _decision(model: BatchedModels, analysis: UploadAnalysis) -> dict[str, objec
         "digit_source": analysis.digit_source,
         "probabilities": analysis.probabilities,
         "elbo_probabilities": analysis.elbo_probabilities,
+        "is_digit": analysis.is_digit,
+        "ood_score": analysis.ood_score,
     }
 
 

@@ -168,10 +168,19 @@ function analyse(file) {
   });
 }
 
+function argmax(values) {
+  return values.indexOf(Math.max(...values));
+}
+
 function showReading(reading) {
   $("input-image").src = pngSource(reading.input);
   $("reconstruction").src = pngSource(reading.reconstruction);
   $("predicted").textContent = reading.class_name;
+  $("not-like-training").hidden = reading.is_digit !== false;
+  $("ood-score").textContent = `out-of-distribution score ${reading.ood_score?.toFixed(1)}.`;
+  const elboChoice = reading.elbo_probabilities && argmax(reading.elbo_probabilities);
+  $("estimates-disagree").hidden = elboChoice === null || elboChoice === reading.digit;
+  $("elbo-choice").textContent = elboChoice === null ? "" : className(elboChoice);
   $("probabilities").replaceChildren(
     ...reading.probabilities.map((p, digit) => {
       const item = document.createElement("li");

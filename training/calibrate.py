@@ -1,0 +1,122 @@
+"""`cvae-calibrate CHECKPOINT`: calibrate the service's `is_digit` / `ood_score` on held-out real data.
+
+The classifier's class Gaussians are fitted on the train split (up to 20,000 images, evenly spaced). The
+test split, never trained on, is cut in two: its even positions calibrate (each feature's median and spread,
+and their scores: model/ood.py), its odd positions check that the share flagged at the default rate holds
+on images the calibration never saw. Every image goes through the service's upload preprocessing
+first (as a PNG file), so the calibration describes what the service sees. The result is stored under
+"ood" in the CVAE's config.json and in its ood.safetensors, which the service reads; other models calibrate
+on their own data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from model.bounds import fixed_noise
+from model.checkpoint import load_checkpoint, read_config, write_config
+from model.classifier import DigitClassifier
+from model.cvae import CVAE
+from model.device import resolve_device
+from model.ood import STATS_FILE, Calibration, ClassGaussians, calibrate, gather_evidence, ood_features
+from model.preprocess import preprocess_upload
+from training.arguments import add_data_arguments, add_run_arguments, run_cli
+from training.data import load_split
+from training.ood_data import digit_png
+
+DEFAULT_FLAG_RATE = 0.02
+GAUSSIAN_IMAGES = 20_000
+
+
+def as_uploads(images: Sequence[np.ndarray], desc: str = "preprocessing") -> Tensor:
+    """28x28 uint8 images, each sent through the upload path as a PNG file: (N, 1, 28, 28)."""
+    return torch.cat([preprocess_upload(digit_png(image)) for image in tqdm(images, desc=desc, leave=False)])
+
+
+@torch.inference_mode()
+def embeddings(classifier: DigitClassifier, x: Tensor, batch_size: int = 500) -> Tensor:
+    device = next(classifier.parameters()).device
+    return torch.cat([classifier.embed(batch.to(device)).cpu() for batch in x.split(batch_size)])
+
+
+@torch.inference_mode()
+def features_of(
+    cvae: CVAE, classifier: DigitClassifier, gaussians: ClassGaussians, x: Tensor, batch_size: int = 500
+) -> dict[str, Tensor]:
+    """ood_features of every image, in batches, on the models' device; returned on the CPU."""
+    device = next(cvae.parameters()).device
+    noise = fixed_noise(cvae.cfg.latent_dim).to(device)
+    parts = []
+    for batch in x.split(batch_size):
+        evidence = gather_evidence(cvae, classifier, batch.to(device), noise)
+        parts.append({k: v.cpu() for k, v in ood_features(cvae, evidence, gaussians).items()})
+    return {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
+
+
+def fit_gaussians(classifier: DigitClassifier, images: np.ndarray, labels: np.ndarray) -> ClassGaussians:
+    """The class Gaussians of the classifier's hidden layer on (up to GAUSSIAN_IMAGES of) the train split."""
+    chosen = np.linspace(0, len(images) - 1, min(len(images), GAUSSIAN_IMAGES)).astype(int)
+    x = as_uploads(images[chosen], "train split")
+    classes = classifier.cfg.num_classes
+    return ClassGaussians.fit(embeddings(classifier, x), torch.from_numpy(labels[chosen]).long(), classes)
+
+
+def flagged(calibration: Calibration, features: dict[str, Tensor], flag_rate: float) -> float:
+    """The share of images whose score is above the threshold for `flag_rate`."""
+    return (calibration.score(features) > calibration.threshold(flag_rate)).double().mean().item()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="cvae-calibrate",
+        description="Calibrate is_digit/ood_score on the held-out test split (even positions calibrate, odd "
+        "positions check) and store it in the checkpoint's config.json.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("checkpoint", help="CVAE checkpoint directory")
+    parser.add_argument(
+        "--classifier", default="checkpoints/digit-classifier", help="the classifier served with it"
+    )
+    add_data_arguments(parser)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave config.json alone")
+    add_run_arguments(parser, seed=0, device="cpu")
+
+    def run(args: argparse.Namespace) -> None:
+        device = resolve_device(args.device)
+        cvae = load_checkpoint(args.checkpoint, "cvae", device).model
+        classifier = load_checkpoint(args.classifier, "classifier", device)
+        split = load_split(args.data, args.data_dir, args.npm_tarball)
+        gaussians = fit_gaussians(classifier.model, split.train_images, split.train_labels)
+        held_out = as_uploads(split.test_images, "test split")
+        calibration = calibrate(
+            features_of(cvae, classifier.model, gaussians, held_out[0::2]),
+            gaussians,
+            classifier.config["weights_sha256"],
+        )
+        check = features_of(cvae, classifier.model, gaussians, held_out[1::2])
+        summary = {
+            "data": split.name,
+            "calibration_images": len(held_out[0::2]),
+            "check_images": len(held_out[1::2]),
+            "default_flag_rate": DEFAULT_FLAG_RATE,
+            "threshold": round(calibration.threshold(DEFAULT_FLAG_RATE), 4),
+            "check_flagged": round(flagged(calibration, check, DEFAULT_FLAG_RATE), 4),
+        }
+        print(json.dumps(summary))
+        if not args.no_write:
+            config = read_config(args.checkpoint)
+            ood = {**summary, **calibration.to_dict()}
+            write_config(args.checkpoint, {**config, "ood": ood}, {STATS_FILE: gaussians.to_tensors()})
+
+    run_cli(parser, run, argv)
+
+
+if __name__ == "__main__":
+    main()
