@@ -25,6 +25,9 @@ from browser_support import (
 from PIL import Image
 from test_app_support import png_upload
 
+from training.data import Split
+from training.ood_data import digit_png, photo_crops, sample_photo, uploads
+
 if not CHROMIUM.exists():
     pytest.skip(
         f"browser tests need Debian's Chromium at {CHROMIUM}: apt-get install chromium (see DEVELOPERS.md)",
@@ -260,3 +263,19 @@ def test_the_model_menu_switches_to_fashion(desktop: Visit) -> None:
     assert page.locator("#grid img").first.get_attribute("alt") == "Generated Sneaker, number 1"
     page.get_by_label("Model").select_option("cvae-mnist")
     sync_api.expect(page.locator("#classes-legend")).to_have_text("Digit")
+
+
+def test_a_photograph_gets_a_note_that_it_is_not_a_digit(desktop: Visit, tmp_path: Path) -> None:
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(uploads(photo_crops(sample_photo()), 1, 0)[0])
+    desktop.page.get_by_label("Upload an image").set_input_files(path)
+    sync_api.expect(desktop.page.locator("#not-like-training")).to_be_visible()
+    sync_api.expect(desktop.page.locator("#not-like-training")).to_contain_text("out-of-distribution score")
+
+
+def test_a_held_out_digit_gets_no_such_note(desktop: Visit, tmp_path: Path, offline_split: Split) -> None:
+    path = tmp_path / "digit.png"
+    path.write_bytes(digit_png(offline_split.test_images[1]))
+    desktop.page.get_by_label("Upload an image").set_input_files(path)
+    expect_reading(desktop.page)
+    sync_api.expect(desktop.page.locator("#not-like-training")).to_be_hidden()

@@ -1,0 +1,162 @@
+"""`python -m training.ood_report`: how often `is_digit` is false, per kind of upload, for a served model.
+
+Each kind of training/ood_data.py (and the photographed digits of training/photos.py) is sent through the
+service's preprocessing and scored as the service scores it, with the calibration stored in the checkpoint
+(cvae-calibrate). An upload the preprocessing refuses (no ink: a 400) counts as flagged, since the user is
+told it is not usable. The ROC AUC is that of the score between the kind and the held-out real digits the
+calibration never saw (the odd positions of the test split): 1.0 separates them perfectly.
+Writes benchmarks/results/ood.json and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from model.checkpoint import load_checkpoint, load_tensors
+from model.ood import STATS_FILE, Calibration
+from model.preprocess import UploadError, preprocess_upload
+from training.arguments import add_run_arguments, run_cli
+from training.calibrate import DEFAULT_FLAG_RATE, as_uploads, features_of
+from training.data import load_idx_split, load_split
+from training.ood_data import (
+    Kind,
+    digit_png,
+    from_images,
+    letter,
+    noise,
+    pad_drawing,
+    photo_crops,
+    resized_digit,
+    sample_photo,
+    shapes,
+    uploads,
+)
+from training.photos import KINDS as PHOTO_KINDS
+from training.photos import render_photo
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def roc_auc(negatives: torch.Tensor, positives: torch.Tensor) -> float:
+    """P(a positive scores above a negative), ties counting half (the Mann-Whitney U statistic)."""
+    above = (positives[:, None] > negatives[None]).double().mean()
+    ties = (positives[:, None] == negatives[None]).double().mean()
+    return float(above + 0.5 * ties)
+
+
+def kinds(test_images: np.ndarray, per_kind: int) -> dict[str, tuple[bool, Kind]]:
+    """Every kind measured: (whether it is made of digits, its generator)."""
+    check = test_images[1::2]
+    found: dict[str, tuple[bool, Kind]] = {
+        "test digits (held out)": (True, from_images(check, lambda image, rng: digit_png(image))),
+        "digits at other sizes and strokes": (True, from_images(check, resized_digit)),
+        "drawings like the page's pad": (True, from_images(check[::-1], pad_drawing)),
+        "digits photographed on paper": (True, from_images(check[1::2], _photographed)),
+    }
+    if FASHION_DIR.is_dir():
+        fashion = load_idx_split(FASHION_DIR).test_images[:per_kind]
+        found["Fashion-MNIST"] = (False, from_images(fashion, lambda image, rng: digit_png(image)))
+    found |= {
+        "letters (fonts)": (False, letter),
+        "photograph crops": (False, photo_crops(sample_photo())),
+        "noise": (False, noise),
+        "geometric shapes": (False, shapes),
+    }
+    return found
+
+
+def _photographed(image: np.ndarray, rng: np.random.Generator) -> bytes:
+    """The digit photographed on paper under one of training/photos.py's lighting kinds, chosen at random."""
+    return render_photo(image, 0, str(rng.choice(PHOTO_KINDS)), rng).data
+
+
+def measure(
+    checkpoint: str, classifier_path: str, per_kind: int, flag_rate: float, seed: int
+) -> dict[str, object]:
+    device = torch.device("cpu")
+    cvae = load_checkpoint(checkpoint, "cvae", device)
+    classifier = load_checkpoint(classifier_path, "classifier", device).model
+    calibration = Calibration.from_dict(cvae.config["ood"], load_tensors(checkpoint, STATS_FILE, cvae.config))
+    threshold = calibration.threshold(flag_rate)
+    split = load_split("npm", "data")
+
+    def scores_of(x: torch.Tensor) -> torch.Tensor:
+        return calibration.score(features_of(cvae.model, classifier, calibration.gaussians, x))
+
+    reference = scores_of(as_uploads(split.test_images[1::2], "held-out digits"))
+    rows = []
+    for name, (is_digit, kind) in kinds(split.test_images, per_kind).items():
+        n = min(per_kind, len(reference)) if is_digit else per_kind
+        accepted, refused, started = [], 0, time.perf_counter()
+        for data in tqdm(uploads(kind, n, seed), desc=name, leave=False):
+            try:
+                accepted.append(preprocess_upload(data))
+            except UploadError:
+                refused += 1
+        scores = scores_of(torch.cat(accepted)) if accepted else torch.zeros(0)
+        flagged = refused + int((scores > threshold).sum())
+        rows.append(
+            {
+                "kind": name,
+                "digits": is_digit,
+                "uploads": n,
+                "refused_no_ink": refused,
+                "flagged": round(flagged / n, 4),
+                "roc_auc": None if is_digit else round(roc_auc(reference, scores), 4),
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
+    return {
+        "checkpoint": checkpoint,
+        "flag_rate": flag_rate,
+        "threshold": round(threshold, 4),
+        "features": list(calibration.scales),
+        "machine": platform.processor() or platform.machine(),
+        "kinds": rows,
+    }
+
+
+def markdown(result: dict[str, object]) -> str:
+    lines = [
+        "| upload | digits? | uploads | flagged (is_digit false or no ink) | ROC AUC vs held-out digits |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in result["kinds"]:  # type: ignore[attr-defined]
+        auc = "" if row["roc_auc"] is None else f"{row['roc_auc']:.3f}"
+        digits = "yes" if row["digits"] else "no"
+        lines.append(f"| {row['kind']} | {digits} | {row['uploads']} | {100 * row['flagged']:.1f}% | {auc} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m training.ood_report",
+        description="Flag rates and ROC AUC of is_digit per kind of upload (digits and non-digits).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--checkpoint", default="checkpoints/cvae-mnist")
+    parser.add_argument("--classifier", default="checkpoints/digit-classifier")
+    parser.add_argument("--per-kind", type=int, default=500, help="uploads of each kind")
+    parser.add_argument("--flag-rate", type=float, default=DEFAULT_FLAG_RATE, help="as CVAE_OOD_FLAG_RATE")
+    parser.add_argument("--out", default="benchmarks/results/ood.json")
+    add_run_arguments(parser, seed=1, device="cpu")
+
+    def run(args: argparse.Namespace) -> None:
+        result = measure(args.checkpoint, args.classifier, args.per_kind, args.flag_rate, args.seed)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        print(markdown(result))
+
+    run_cli(parser, run, argv)
+
+
+if __name__ == "__main__":
+    main()
