@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -57,6 +57,18 @@ class Samples(Generic[Encoded]):
     z: Tensor
     draws: int
     decoded: int
+
+
+@dataclass(frozen=True)
+class SampleAsk:
+    """What a sample request asks of a model: n images of a class from a seed's latents at a temperature,
+    each read as that class with at least min_confidence (None: any)."""
+
+    label: int
+    seed: int
+    n: int
+    temperature: float
+    min_confidence: float | None
 
 
 class BatchedModels:
@@ -106,18 +118,11 @@ class BatchedModels:
         """encode(uint8 tiles) of the images of (labels, z), decoded in a batch with concurrent requests."""
         return await self.decoder.submit(DecodeJob(labels, z, encode), rows=len(z))
 
-    async def sample(
-        self,
-        label: int,
-        seed: int,
-        n: int,
-        temperature: float,
-        min_confidence: float | None,
-        encode: Callable[[np.ndarray], Encoded],
-    ) -> Samples[Encoded]:
+    async def sample(self, ask: SampleAsk, encode: Callable[[np.ndarray], Encoded]) -> Samples[Encoded]:
         """n images of `label` from the seed's latents; with min_confidence, the first n of its stream that
         the classifier reads as `label` with at least that probability (model/legible.py), each chunk judged
         in a batch with concurrent requests, at most max_draws of them. Raises TooFewLegibleError."""
+        label, seed, n, temperature, min_confidence = astuple(ask)
         if min_confidence is None:
             z = self.seeded_latents(seed, n, temperature)
             return Samples(await self.decode(class_labels(label, n), z, encode), z, n, n)

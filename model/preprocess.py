@@ -44,6 +44,8 @@ WORKING_SIZE = 1024
 MIN_CONTRAST = 0.1
 # Intensities within this fraction of the contrast above the paper are paper texture or noise, not ink.
 NOISE_FLOOR = 0.1
+# Stroke pixels this far up the darkness of the stroke pixels are full ink (the rest are scaled up to it).
+SOLID_QUANTILE = 0.75
 # The paper's light is estimated on a copy box-reduced to this long side (a few milliseconds): it varies
 # slowly, and strokes keep a few pixels' width there.
 BACKGROUND_SIZE = 256
@@ -206,9 +208,18 @@ def ink_intensity(gray: np.ndarray) -> np.ndarray:
     if darkest <= 0:
         raise NoInkError("no ink found: the image is blank or has too little contrast")
     floor = NOISE_FLOOR * darkest
+    solid = _stroke_level(darkness, darkest)
     ink = np.zeros_like(gray)
-    ink[top:bottom, left:right] = np.clip((darkness - floor) / (darkest - floor), 0.0, 1.0)
+    ink[top:bottom, left:right] = np.clip((darkness - floor) / (solid - floor), 0.0, 1.0)
     return ink
+
+
+def _stroke_level(darkness: np.ndarray, darkest: float) -> float:
+    """How dark the strokes' cores are: full ink from there on. MNIST's strokes are solid white at their core;
+    a lens or a soft pencil leaves only a few pixels as dark as the darkest, and the rest of the stroke grey,
+    which the models (and is_digit) would read as a faint, unusual digit."""
+    strong = darkness[darkness > STROKE_LEVEL * darkest]
+    return max(float(np.quantile(strong, SOLID_QUANTILE)), STROKE_LEVEL * darkest + 1e-6)
 
 
 def _darkness(gray: np.ndarray, paper: np.ndarray | float) -> np.ndarray:

@@ -1,12 +1,12 @@
 """`cvae-calibrate CHECKPOINT`: calibrate the service's `is_digit` / `ood_score` on held-out real data.
 
 The classifier's class Gaussians are fitted on the train split (up to 20,000 images, evenly spaced). The
-test split, never trained on, is cut in two: its even positions calibrate (each feature's median and spread,
-and their scores: model/ood.py), its odd positions check that the share flagged at the default rate holds
-on images the calibration never saw. Every image goes through the service's upload preprocessing
-first (as a PNG file), so the calibration describes what the service sees. The result is stored under
-"ood" in the CVAE's config.json and in its ood.safetensors, which the service reads; other models calibrate
-on their own data.
+test split (up to --held-out images, evenly spaced), never trained on, is cut in two: its even positions
+calibrate (each feature's median and spread, and their scores: model/ood.py), its odd positions check that
+the share flagged at the default rate holds on images the calibration never saw. Every image goes through
+the service's upload preprocessing first (as a PNG file), so the calibration describes what the service
+sees. The result is stored under "ood" in the CVAE's config.json and in its ood.safetensors, which the
+service reads; other models calibrate on their own data.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from model.classifier import DigitClassifier
 from model.cvae import CVAE
 from model.device import resolve_device
 from model.ood import STATS_FILE, Calibration, ClassGaussians, calibrate, gather_evidence, ood_features
-from model.preprocess import preprocess_upload
+from model.preprocess import UploadError, preprocess_upload
 from training.arguments import add_data_arguments, add_run_arguments, run_cli
 from training.data import load_split
 from training.ood_data import digit_png
@@ -35,9 +35,17 @@ DEFAULT_FLAG_RATE = 0.02
 GAUSSIAN_IMAGES = 20_000
 
 
-def as_uploads(images: Sequence[np.ndarray], desc: str = "preprocessing") -> Tensor:
-    """28x28 uint8 images, each sent through the upload path as a PNG file: (N, 1, 28, 28)."""
-    return torch.cat([preprocess_upload(digit_png(image)) for image in tqdm(images, desc=desc, leave=False)])
+def as_uploads(images: Sequence[np.ndarray], desc: str = "preprocessing") -> tuple[Tensor, np.ndarray]:
+    """28x28 uint8 images, each sent through the upload path as a PNG file: (N, 1, 28, 28) of those it
+    accepts, and which those are (a few Fashion-MNIST images are too faint to be uploads)."""
+    kept, tensors = [], []
+    for image in tqdm(images, desc=desc, leave=False):
+        try:
+            tensors.append(preprocess_upload(digit_png(image)))
+            kept.append(True)
+        except UploadError:
+            kept.append(False)
+    return torch.cat(tensors), np.array(kept)
 
 
 @torch.inference_mode()
@@ -63,9 +71,9 @@ def features_of(
 def fit_gaussians(classifier: DigitClassifier, images: np.ndarray, labels: np.ndarray) -> ClassGaussians:
     """The class Gaussians of the classifier's hidden layer on (up to GAUSSIAN_IMAGES of) the train split."""
     chosen = np.linspace(0, len(images) - 1, min(len(images), GAUSSIAN_IMAGES)).astype(int)
-    x = as_uploads(images[chosen], "train split")
-    classes = classifier.cfg.num_classes
-    return ClassGaussians.fit(embeddings(classifier, x), torch.from_numpy(labels[chosen]).long(), classes)
+    x, kept = as_uploads(images[chosen], "train split")
+    labels = torch.from_numpy(labels[chosen][kept]).long()
+    return ClassGaussians.fit(embeddings(classifier, x), labels, classifier.cfg.num_classes)
 
 
 def flagged(calibration: Calibration, features: dict[str, Tensor], flag_rate: float) -> float:
@@ -85,6 +93,12 @@ def main(argv: list[str] | None = None) -> None:
         "--classifier", default="checkpoints/digit-classifier", help="the classifier served with it"
     )
     add_data_arguments(parser)
+    parser.add_argument(
+        "--held-out",
+        type=int,
+        default=2000,
+        help="test images (evenly spaced) to calibrate and check on; each costs the ELBO under every label",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave config.json alone")
     add_run_arguments(parser, seed=0, device="cpu")
 
@@ -94,7 +108,8 @@ def main(argv: list[str] | None = None) -> None:
         classifier = load_checkpoint(args.classifier, "classifier", device)
         split = load_split(args.data, args.data_dir, args.npm_tarball)
         gaussians = fit_gaussians(classifier.model, split.train_images, split.train_labels)
-        held_out = as_uploads(split.test_images, "test split")
+        chosen = np.linspace(0, len(split.test_images) - 1, min(len(split.test_images), args.held_out))
+        held_out, kept = as_uploads(split.test_images[chosen.astype(int)], "test split")
         calibration = calibrate(
             features_of(cvae, classifier.model, gaussians, held_out[0::2]),
             gaussians,
@@ -105,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
             "data": split.name,
             "calibration_images": len(held_out[0::2]),
             "check_images": len(held_out[1::2]),
+            "refused_by_preprocessing": int((~kept).sum()),
             "default_flag_rate": DEFAULT_FLAG_RATE,
             "threshold": round(calibration.threshold(DEFAULT_FLAG_RATE), 4),
             "check_flagged": round(flagged(calibration, check, DEFAULT_FLAG_RATE), 4),

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         choices=sorted(AUGMENTATIONS),
         default="uploads",
         help="uploads: slant, stroke, blur and thumbnail distortions, so handwriting from outside MNIST is "
-        "read; objects: left-right mirror, a 2-pixel shift and blur, for photographed things like Fashion-MNIST's",
+        "read; objects: left-right mirror, a 2-pixel shift and blur, for photographed things (Fashion-MNIST)",
     )
     add_run_arguments(parser, seed=0, device="auto")
     parser.add_argument("--out", default="checkpoints/digit-classifier", help="checkpoint directory to write")

@@ -59,7 +59,7 @@ def kinds(test_images: np.ndarray, per_kind: int) -> dict[str, tuple[bool, Kind]
         "test digits (held out)": (True, from_images(check, lambda image, rng: digit_png(image))),
         "digits at other sizes and strokes": (True, from_images(check, resized_digit)),
         "drawings like the page's pad": (True, from_images(check[::-1], pad_drawing)),
-        "digits photographed on paper": (True, from_images(check[1::2], _photographed)),
+        "digits photographed on paper": (True, from_images(check, _photographed)),
     }
     if FASHION_DIR.is_dir():
         fashion = load_idx_split(FASHION_DIR).test_images[:per_kind]
@@ -91,7 +91,7 @@ def measure(
     def scores_of(x: torch.Tensor) -> torch.Tensor:
         return calibration.score(features_of(cvae.model, classifier, calibration.gaussians, x))
 
-    reference = scores_of(as_uploads(split.test_images[1::2], "held-out digits"))
+    reference = scores_of(as_uploads(split.test_images[1::2], "held-out digits")[0])
     rows = []
     for name, (is_digit, kind) in kinds(split.test_images, per_kind).items():
         n = min(per_kind, len(reference)) if is_digit else per_kind

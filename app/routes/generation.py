@@ -18,7 +18,7 @@ import torch
 from fastapi import APIRouter, Query, Response
 from torch import Tensor
 
-from app.batched import BatchedModels, Encoded, Samples, ServedModels, class_labels
+from app.batched import BatchedModels, Encoded, SampleAsk, Samples, ServedModels, class_labels
 from app.dependencies import MetricsDep, ModelsDep, SettingsDep
 from app.encoding import grid_png, png_base64_tiles
 from app.openapi import LIMIT_KEY
@@ -95,24 +95,17 @@ SAMPLE_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 async def _samples(
-    model: BatchedModels,
-    label: int,
-    seed: int,
-    n: int,
-    temperature: float,
-    min_confidence: float | None,
-    encode: Callable[[np.ndarray], Encoded],
-    where: str,
+    model: BatchedModels, ask: SampleAsk, encode: Callable[[np.ndarray], Encoded], where: str
 ) -> Samples[Encoded]:
     """model.sample(), a request it cannot meet within CVAE_MAX_DRAWS answered 422 at min_confidence."""
     try:
-        return await model.sample(label, seed, n, temperature, min_confidence, encode)
+        return await model.sample(ask, encode)
     except TooFewLegibleError as error:
         message = (
             f"{error}, the most a request may draw (CVAE_MAX_DRAWS): ask for fewer images, a lower "
             "min_confidence or temperature, or another seed"
         )
-        raise request_error((where, "min_confidence"), message, min_confidence) from None
+        raise request_error((where, "min_confidence"), message, ask.min_confidence) from None
 
 
 @router.post(
@@ -127,9 +120,8 @@ async def sample(
     model, label = _chosen(models, body)
     check_at_most(body.n, settings.max_n, ("body", "n"))
     seed = _seed_or_random(body.seed)
-    samples = await _samples(
-        model, label, seed, body.n, body.temperature, body.min_confidence, png_base64_tiles, "body"
-    )
+    ask = SampleAsk(label, seed, body.n, body.temperature, body.min_confidence)
+    samples = await _samples(model, ask, png_base64_tiles, "body")
     metrics.images_generated.labels(model.name, "sample").inc(samples.decoded)
     return SampleResponse(
         **_answer(model, label),
@@ -180,7 +172,7 @@ async def sample_png(
     check_at_most(n, settings.max_n, ("query", "n"))
     seed = _seed_or_random(seed)
     encode = partial(grid_png, nrow=min(nrow or math.ceil(math.sqrt(n)), n))
-    samples = await _samples(chosen, asked, seed, n, temperature, min_confidence, encode, "query")
+    samples = await _samples(chosen, SampleAsk(asked, seed, n, temperature, min_confidence), encode, "query")
     metrics.images_generated.labels(chosen.name, "sample.png").inc(samples.decoded)
     headers = {"X-Seed": str(seed), "X-Draws": str(samples.draws)}
     return Response(samples.encoded, media_type="image/png", headers=headers)
