@@ -162,8 +162,10 @@ class ModelService:
             "threshold": self.ood_threshold,
             "flag_rate": self.ood_flag_rate,
             "features": list(self.calibration.scales),
-            **{key: recorded.get(key) for key in ("data", "calibration_images", "check_images")},
-            "check_flagged": recorded.get("check_flagged"),
+            **{
+                key: recorded.get(key)
+                for key in ("data", "calibration_images", "check_images", "check_flagged")
+            },
         }
 
     def warm_up(self) -> None:

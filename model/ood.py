@@ -71,6 +71,7 @@ class ClassGaussians:
     def fit(
         cls, embedding: Tensor, labels: Tensor, num_classes: int, shrinkage: float = 1e-3
     ) -> ClassGaussians:
+        """Means and shared covariance, the covariance shrunk toward its mean variance so that it inverts."""
         embedding = embedding.double()
         means = torch.stack([embedding[labels == k].mean(dim=0) for k in range(num_classes)])
         centred = embedding - means[labels]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ from model.classifier import DigitClassifier
 from model.cvae import CVAE
 from model.device import resolve_device
 from model.ood import STATS_FILE, Calibration, ClassGaussians, calibrate, gather_evidence, ood_features
-from model.preprocess import UploadError, preprocess_upload
+from model.preprocess import IMAGE_SIZE, UploadError, preprocess_upload
 from training.arguments import add_data_arguments, add_run_arguments, run_cli
 from training.data import load_split
 from training.ood_data import digit_png
@@ -35,17 +35,24 @@ DEFAULT_FLAG_RATE = 0.02
 GAUSSIAN_IMAGES = 20_000
 
 
-def as_uploads(images: Sequence[np.ndarray], desc: str = "preprocessing") -> tuple[Tensor, np.ndarray]:
-    """28x28 uint8 images, each sent through the upload path as a PNG file: (N, 1, 28, 28) of those it
-    accepts, and which those are (a few Fashion-MNIST images are too faint to be uploads)."""
+def preprocessed(files: Iterable[bytes], desc: str = "preprocessing") -> tuple[Tensor, np.ndarray]:
+    """Image files through the service's upload preprocessing: (N, 1, 28, 28) of those it accepts, and
+    which those are (the rest it refuses, as the service does, for having no ink)."""
     kept, tensors = [], []
-    for image in tqdm(images, desc=desc, leave=False):
+    for data in tqdm(files, desc=desc, leave=False):
         try:
-            tensors.append(preprocess_upload(digit_png(image)))
+            tensors.append(preprocess_upload(data))
             kept.append(True)
         except UploadError:
             kept.append(False)
-    return torch.cat(tensors), np.array(kept)
+    x = torch.cat(tensors) if tensors else torch.zeros(0, 1, IMAGE_SIZE, IMAGE_SIZE)
+    return x, np.array(kept, dtype=bool)
+
+
+def as_uploads(images: Sequence[np.ndarray], desc: str = "preprocessing") -> tuple[Tensor, np.ndarray]:
+    """28x28 uint8 images, each sent through the upload path as a PNG file (a few Fashion-MNIST images are
+    too faint to be uploads): see preprocessed."""
+    return preprocessed((digit_png(image) for image in images), desc)
 
 
 @torch.inference_mode()

@@ -18,13 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from model.checkpoint import load_checkpoint, load_tensors
 from model.ood import STATS_FILE, Calibration
-from model.preprocess import UploadError, preprocess_upload
 from training.arguments import add_run_arguments, run_cli
-from training.calibrate import DEFAULT_FLAG_RATE, as_uploads, features_of
+from training.calibrate import DEFAULT_FLAG_RATE, as_uploads, features_of, preprocessed
 from training.data import load_idx_split, load_split
 from training.ood_data import (
     Kind,
@@ -95,13 +93,10 @@ def measure(
     rows = []
     for name, (is_digit, kind) in kinds(split.test_images, per_kind).items():
         n = min(per_kind, len(reference)) if is_digit else per_kind
-        accepted, refused, started = [], 0, time.perf_counter()
-        for data in tqdm(uploads(kind, n, seed), desc=name, leave=False):
-            try:
-                accepted.append(preprocess_upload(data))
-            except UploadError:
-                refused += 1
-        scores = scores_of(torch.cat(accepted)) if accepted else torch.zeros(0)
+        started = time.perf_counter()
+        x, kept = preprocessed(uploads(kind, n, seed), name)
+        refused = int((~kept).sum())
+        scores = scores_of(x) if len(x) else torch.zeros(0)
         flagged = refused + int((scores > threshold).sum())
         rows.append(
             {
