@@ -12,7 +12,8 @@ from model.config import CVAEConfig
 from model.device import autocast_dtype
 from training import cli
 from training import train as train_module
-from training.train import STATE_FILE, TrainConfig, train
+from training.data import evenly_spaced, to_tensors
+from training.train import STATE_FILE, TrainConfig, test_negative_elbo, train
 
 TINY_MLP = CVAEConfig(arch="mlp", latent_dim=4, hidden_dim=64)
 TINY_CONV = CVAEConfig(arch="conv", latent_dim=4, channels=4)
@@ -115,6 +116,19 @@ def test_precision_choice(monkeypatch) -> None:
         autocast_dtype("fp16", cpu)
 
 
+def test_eval_images_gives_the_per_epoch_test_elbo_of_an_evenly_spaced_subset(tmp_path, tiny_split) -> None:
+    train(TINY_MLP, _fast(1, eval_images=10), tiny_split, tmp_path / "run")
+    loaded = load_checkpoint(tmp_path / "run", "cvae")
+    chosen = evenly_spaced(len(tiny_split.test_images), 10)
+    x, y = to_tensors(tiny_split.test_images[chosen], tiny_split.test_labels[chosen])
+    assert len(x) == 10
+    recorded = loaded.config["training"]["history"][0]["test_neg_elbo"]
+    assert recorded == pytest.approx(test_negative_elbo(loaded.model, x, y))
+    assert recorded != pytest.approx(
+        test_negative_elbo(loaded.model, *to_tensors(tiny_split.test_images, tiny_split.test_labels))
+    )
+
+
 def test_help_documents_every_option(capsys) -> None:
     with pytest.raises(SystemExit):
         cli.main(["--help"])
@@ -136,6 +150,7 @@ def test_help_documents_every_option(capsys) -> None:
         "--device",
         "--out",
         "--resume",
+        "--eval-images",
     ):
         assert option in text
     parser = cli.build_parser()

@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=TRAIN_DEFAULTS.precision,
         help="bf16 autocast or plain fp32; auto: bf16 where the GPU or CPU computes it natively",
     )
+    opt.add_argument(
+        "--eval-images",
+        type=int,
+        default=TRAIN_DEFAULTS.eval_images,
+        help="test images (evenly spaced) for the per-epoch test -ELBO (0: all)",
+    )
     add_run_arguments(parser, TRAIN_DEFAULTS.seed, TRAIN_DEFAULTS.device)
     parser.add_argument("--out", default="checkpoints/cvae-mnist", help="checkpoint directory to write")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from model.bounds import elbo, elbo_by_label, iwae_bound, refine_posterior
 from model.cvae import CVAE
+from training.data import evenly_spaced
 
 
 def _batched(fn, n: int, batch_size: int) -> Tensor:
@@ -56,8 +57,8 @@ def evaluate_cvae(
     (all when None): a 10,000-image test split takes 5 min that way instead of an hour on a CPU."""
     g = torch.Generator(device=x.device).manual_seed(seed)
     neg_elbo = -_batched(lambda s: elbo(model, x[s], y[s], elbo_samples, g), len(x), batch_size)
-    step = max(1, len(x) // bound_images) if bound_images else 1
-    xb, yb = x[::step][: bound_images or len(x)], y[::step][: bound_images or len(x)]
+    chosen = evenly_spaced(len(x), bound_images)
+    xb, yb = x[chosen], y[chosen]
     mu, logvar = refine_posterior(model, xb, yb, refine_steps, generator=g)
     refined = -_batched(
         lambda s: elbo(model, xb[s], yb[s], elbo_samples, g, (mu[s], logvar[s])), len(xb), batch_size

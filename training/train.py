@@ -36,7 +36,7 @@ from model.cvae import CVAE
 from model.device import autocast_dtype, resolve_device
 from model.loss import cvae_loss
 from training.augment import jitter
-from training.data import Split, epoch_order, to_tensors
+from training.data import Split, epoch_order, evenly_spaced, to_tensors
 
 log = logging.getLogger("cvae.train")
 STATE_FILE = "resume_state.safetensors"
@@ -54,6 +54,7 @@ class TrainConfig:
     kl_warmup: int = 3
     augment: float = 0.5
     precision: str = "auto"
+    eval_images: int = 0
     seed: int = 0
     device: str = "auto"
 
@@ -170,7 +171,10 @@ def train(
         )
 
     x_train, y_train = (t.to(device) for t in to_tensors(split.train_images, split.train_labels))
-    x_test, y_test = (t.to(device) for t in to_tensors(split.test_images, split.test_labels))
+    # The per-epoch test -ELBO, on all test images or --eval-images of them (1,000 of Fashion-MNIST's 10,000
+    # save 3 s of a 37 s epoch on the CPU); cvae-evaluate measures the finished model on the whole split.
+    chosen = evenly_spaced(len(split.test_images), train_cfg.eval_images)
+    x_test, y_test = (t.to(device) for t in to_tensors(split.test_images[chosen], split.test_labels[chosen]))
     steps_per_epoch = math.ceil(len(x_train) / train_cfg.batch_size)
     total_steps = train_cfg.epochs * steps_per_epoch
     if ddp.is_main:
