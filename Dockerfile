@@ -44,6 +44,7 @@ COPY pyproject.toml README.md ./
 COPY model model
 COPY training training
 COPY app app
+COPY client client
 RUN pip install --find-links /tmp/pip --constraint /tmp/pip/constraints.txt --editable . \
     && pip uninstall --yes pip setuptools
 
@@ -62,6 +63,7 @@ WORKDIR /srv/cvae
 COPY model model
 COPY training training
 COPY app app
+COPY client client
 # The models the service loads: the digits (CVAE_CHECKPOINT and CVAE_CLASSIFIER default to these paths) and
 # Fashion-MNIST (CVAE_EXTRA_MODELS' default).
 COPY checkpoints/cvae-mnist checkpoints/cvae-mnist

@@ -20,7 +20,6 @@ from dataclasses import astuple, dataclass
 from typing import Any, Generic, TypeVar
 
 import numpy as np
-import torch
 from anyio import CapacityLimiter, to_thread
 from torch import Tensor
 
@@ -28,7 +27,8 @@ from app.batching import MicroBatcher
 from app.memory import release_free_memory
 from app.service import AnalysisJob, DecodeJob, JudgeJob, ModelService, UploadAnalysis, load_services
 from app.settings import Settings
-from model.legible import LatentStream, LegibleSearch
+from model.cvae import class_labels
+from model.legible import Judged, LatentStream, LegibleSearch
 from model.preprocess import preprocess_upload
 
 Encoded = TypeVar("Encoded")
@@ -37,11 +37,6 @@ TRIM_INTERVAL_S = 1.0
 
 def model_threads(settings: Settings) -> int:
     return settings.model_threads or os.cpu_count() or 1
-
-
-def class_labels(label: int, n: int) -> Tensor:
-    """n rows of the class `label`, as the networks take them."""
-    return torch.full((n,), label, dtype=torch.long)
 
 
 class UnknownModelError(LookupError):
@@ -118,6 +113,11 @@ class BatchedModels:
         """encode(uint8 tiles) of the images of (labels, z), decoded in a batch with concurrent requests."""
         return await self.decoder.submit(DecodeJob(labels, z, encode), rows=len(z))
 
+    async def judged(self, labels: Tensor, z: Tensor) -> Judged:
+        """The images of (labels, z) and the classifier's reading of them, in a batch with concurrent
+        requests."""
+        return await self.judge.submit(JudgeJob(labels, z), rows=len(z))
+
     async def sample(self, ask: SampleAsk, encode: Callable[[np.ndarray], Encoded]) -> Samples[Encoded]:
         """n images of `label` from the seed's latents; with min_confidence, the first n of its stream that
         the classifier reads as `label` with at least that probability (model/legible.py), each chunk judged
@@ -131,7 +131,7 @@ class BatchedModels:
         search = LegibleSearch(stream, n, min_confidence, self.max_draws, min_chunk, max_chunk)
         tiles: list[np.ndarray] = []
         while (z := search.next_chunk()) is not None:
-            judged = await self.judge.submit(JudgeJob(class_labels(label, len(z)), z), rows=len(z))
+            judged = await self.judged(class_labels(label, len(z)), z)
             tiles.append(judged.tiles[search.keep(judged.confidence).numpy()])
         accepted = search.accepted()
         encoded = await to_thread.run_sync(encode, np.concatenate(tiles))

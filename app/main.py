@@ -17,7 +17,7 @@ from app.errors import install_error_handlers
 from app.metrics import Metrics
 from app.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from app.openapi import install_schema
-from app.routes import generation, model_info, operations, page, uploads
+from app.routes import dataset, generation, model_info, operations, page, uploads
 from app.schemas import ErrorResponse
 from app.service import ModelService
 from app.settings import Settings
@@ -78,7 +78,7 @@ def create_app(settings: Settings, preloaded: list[ModelService] | None = None) 
             "dependencies": [Depends(api_key_check(settings.api_key))],
             "responses": {401: {"model": ErrorResponse, "description": "missing or wrong API key"}},
         }
-    for router in (model_info.router, generation.router, uploads.router):
+    for router in (model_info.router, generation.router, dataset.router, uploads.router):
         app.include_router(router, **guard)
     if settings.cors_origins:
         app.add_middleware(

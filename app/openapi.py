@@ -1,7 +1,8 @@
 """The served schema, made to tell the truth about this server's limits.
 
 Some limits are known only once the settings and the checkpoints are: the length of a latent vector
-(latent_dim), the most images per request (CVAE_MAX_N), the largest class number and the models' names.
+(latent_dim), the most images per request (CVAE_MAX_N) and per class of a dataset
+(CVAE_MAX_DATASET_PER_CLASS), the largest class number and the models' names.
 The request models mark those places with LIMIT_KEY; the schema that /openapi.json serves fills them in,
 so a client generated from it, or a fuzzer, sends what the server accepts.
 """
@@ -33,6 +34,7 @@ def install_schema(app: FastAPI, settings: Settings) -> None:
             limits = {
                 "latent_dim": (min(latent_dims), max(latent_dims)),
                 "max_n": settings.max_n,
+                "max_dataset_per_class": settings.max_dataset_per_class,
                 "max_label": max(config["model"]["num_classes"] for config in configs) - 1,
                 "model_names": [
                     model_name(config, checkpoint)
@@ -47,8 +49,8 @@ def install_schema(app: FastAPI, settings: Settings) -> None:
 
 def apply_limits(node: Any, limits: dict[str, Any]) -> Any:
     """`node` with every place marked LIMIT_KEY given its limit: the length of a latent vector (exact when
-    every model has the same latent_dim), a maximum (or most items) for max_n and max_label, an enum of the
-    models' names."""
+    every model has the same latent_dim), a maximum (or most items) for max_n, max_label and
+    max_dataset_per_class, an enum of the models' names."""
     if isinstance(node, list):
         return [apply_limits(item, limits) for item in node]
     if not isinstance(node, dict):
@@ -57,7 +59,7 @@ def apply_limits(node: Any, limits: dict[str, Any]) -> Any:
     name = node.pop(LIMIT_KEY, None)
     if name == "latent_dim":
         node["minItems"], node["maxItems"] = limits["latent_dim"]
-    elif name in ("max_n", "max_label"):
+    elif name in ("max_n", "max_label", "max_dataset_per_class"):
         node["maxItems" if node.get("type") == "array" else "maximum"] = limits[name]
     elif name == "model_names":
         node["enum"] = limits["model_names"]

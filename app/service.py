@@ -21,11 +21,18 @@ from torch import Tensor
 from app.encoding import png_base64
 from app.settings import ModelPaths, Settings
 from model.bounds import elbo_by_label_with_noise, fixed_noise
-from model.checkpoint import Checkpoint, class_names, load_checkpoint, load_tensors, model_name
+from model.checkpoint import (
+    Checkpoint,
+    check_classifier_fits,
+    class_names,
+    load_checkpoint,
+    load_tensors,
+    model_name,
+)
 from model.cvae import CVAE
-from model.device import resolve_device
+from model.device import resolve_device, use_deterministic_kernels
 from model.images import to_uint8
-from model.inference import in_blocks, inference_form
+from model.inference import cvae_inference_form, in_blocks, inference_form
 from model.legible import Judged, LatentStream, judge
 from model.loss import loss_terms
 from model.ood import STATS_FILE, Calibration, Evidence, ood_features
@@ -95,9 +102,7 @@ class ModelService:
         self.cvae_checkpoint = cvae
         self.classifier_checkpoint = classifier
         self.device = device
-        self.cvae: CVAE = cvae.model  # type: ignore[assignment]
-        self.cvae.encoder = inference_form(self.cvae.encoder, block_rows)
-        self.cvae.decoder = inference_form(self.cvae.decoder, block_rows)
+        self.cvae: CVAE = cvae_inference_form(cvae.model, block_rows)  # type: ignore[arg-type]
         self.classifier = inference_form(classifier.model, block_rows)
         self.elbo_noise = fixed_noise(self.latent_dim).to(device)
         self.calibration = load_calibration(cvae, classifier)
@@ -112,11 +117,7 @@ class ModelService:
         """Both checkpoints of one model, verified, on `device`; raises CheckpointError or ValueError."""
         cvae = load_checkpoint(paths.checkpoint, "cvae", device)
         classifier = load_checkpoint(paths.classifier, "classifier", device)
-        classes = (cvae.model.cfg.num_classes, classifier.model.cfg.num_classes)
-        if classes[0] != classes[1]:
-            raise ValueError(
-                f"{paths.classifier}: reads {classes[1]} classes, but {paths.checkpoint} has {classes[0]}"
-            )
+        check_classifier_fits(cvae, classifier)
         logger.info("loaded %s and %s on %s", cvae.path, classifier.path, device)
         return cls(cvae, classifier, device, block_rows, ood_flag_rate)
 
@@ -290,9 +291,7 @@ def load_services(settings: Settings) -> list[ModelService]:
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     device = resolve_device(settings.device)
-    # The same seed must give byte-identical images: no autotuned, possibly non-deterministic kernels.
-    torch.backends.cudnn.benchmark = False
-    torch.backends.cudnn.deterministic = True
+    use_deterministic_kernels()
     services = [
         ModelService.load(paths, device, settings.block_rows, settings.ood_flag_rate)
         for paths in settings.served_models()

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     max_draws: int = Field(
         4096, ge=1, description="most latents drawn and judged for one request with min_confidence"
     )
+    # GET /v1/dataset holds one chunk of images at a time, or, with min_confidence (found before the answer
+    # starts), all of them: num_classes x this x 784 bytes, 7.8 MB for the digits at 1000. The work is this x
+    # num_classes images (10,000 take about 6 s on the project's CPU; with min_confidence 0.9, 13 s).
+    max_dataset_per_class: int = Field(
+        1000, ge=1, description="most images of each class that one GET /v1/dataset may ask for"
+    )
     # Each model's own threshold is the quantile of its held-out scores (cvae-calibrate) at this rate.
     ood_flag_rate: float = Field(
         0.02,

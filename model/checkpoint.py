@@ -309,3 +309,10 @@ def class_names(config: dict[str, Any]) -> list[str]:
     were recorded hold the digits."""
     names = config.get("data", {}).get("class_names")
     return list(names) if names else [str(label) for label in range(config["model"]["num_classes"])]
+
+
+def check_classifier_fits(cvae: Checkpoint, classifier: Checkpoint) -> None:
+    """A classifier can judge a CVAE's images only if it reads the CVAE's classes; ValueError otherwise."""
+    classes = (cvae.model.cfg.num_classes, classifier.model.cfg.num_classes)
+    if classes[0] != classes[1]:
+        raise ValueError(f"{classifier.path}: reads {classes[1]} classes, but {cvae.path} has {classes[0]}")

@@ -19,6 +19,11 @@ def one_hot(y: Tensor, num_classes: int) -> Tensor:
     return F.one_hot(y.long(), num_classes).float()
 
 
+def class_labels(label: int, n: int) -> Tensor:
+    """n rows of the class `label`, as the networks take them."""
+    return torch.full((n,), label, dtype=torch.long)
+
+
 class MLPEncoder(nn.Module):
     """The seed's plain form: 784 + 10 -> hidden -> (mu, logvar)."""
 

@@ -25,6 +25,13 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def use_deterministic_kernels() -> None:
+    """No autotuned, possibly non-deterministic cuDNN kernels: the same seed must give byte-identical
+    images, in the service and in the tools that promise its bytes (cvae-generate)."""
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+
+
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The dtype to autocast to, or None for plain float32.
 

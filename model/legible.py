@@ -99,9 +99,9 @@ class LegibleSearch:
 
     The caller judges the chunks (decode and classify, through whatever batching it has):
     `while (z := search.next_chunk()) is not None: search.keep(confidence of z)`, then `search.accepted()`.
-    The first chunk is n rows (often all of them pass); later ones are what the acceptance so far says is
-    still needed, with a margin, at least min_chunk rows (a smaller one costs as much: model/inference.py)
-    and at most max_chunk. The chunking changes the work done, never the answer.
+    The first chunk is n rows (often all of them pass), at most max_chunk; later ones are what the acceptance
+    so far says is still needed, with a margin, at least min_chunk rows (a smaller one costs as much:
+    model/inference.py) and at most max_chunk. The chunking changes the work done, never the answer.
     """
 
     def __init__(
@@ -134,7 +134,7 @@ class LegibleSearch:
         if self.met or self.drawn >= self.max_draws:
             return None
         if self.drawn == 0:
-            size = self.n
+            size = min(self.n, self.max_chunk)
         else:
             expected = CHUNK_MARGIN * (self.n - self.found) * self.drawn / max(self.found, 1)
             size = min(max(math.ceil(expected), self.min_chunk), self.max_chunk)

@@ -33,8 +33,14 @@ def fuzz(
     `answers_log` once tests/fuzz_hooks.py has checked it for traces, paths and versions."""
     port, key = free_port(), secrets.token_urlsafe(16)
     serve_command = [str(BIN / "cvae-serve"), "--host", HOST, "--port", str(port)]
-    # A few draws are enough to reach min_confidence's 422, and keep each case that meets it short.
-    server_env = {"CVAE_API_KEY": key, "CVAE_LOG_LEVEL": "warning", "CVAE_MAX_DRAWS": "512"}
+    # A few draws are enough to reach min_confidence's 422, and keep each case that meets it short; so do a
+    # few images of each class for a dataset.
+    server_env = {
+        "CVAE_API_KEY": key,
+        "CVAE_LOG_LEVEL": "warning",
+        "CVAE_MAX_DRAWS": "512",
+        "CVAE_MAX_DATASET_PER_CLASS": "4",
+    }
     with (
         tempfile.TemporaryDirectory() as logs,
         serve("fuzzed", serve_command, port, "/readyz", Path(logs), server_env) as server,

@@ -2,10 +2,10 @@
 
 Two kinds of failure are accepted, and only those: an upload that the schema allows (any non-empty file)
 answered with the documented 400 or 415 because of what the file holds: not an image in an accepted format
-(415), undecodable, or an image with no ink (400); and a sample request with a min_confidence that the
-model could not meet within CVAE_MAX_DRAWS draws (the documented 422 at min_confidence). What a file shows,
-or what a model can draw, is not something a JSON schema can say; everything else the fuzzer finds fails
-the run.
+(415), undecodable, or an image with no ink (400); and a sample or dataset request with a min_confidence
+that the model could not meet within CVAE_MAX_DRAWS draws (the documented 422 at min_confidence). What a
+file shows, or what a model can draw, is not something a JSON schema can say; everything else the fuzzer
+finds fails the run.
 
 One check is added to schemathesis' own: no answer carries a stack trace, a file path or a library
 version (tests/leaks.py). Where CVAE_FUZZ_ANSWERS names a file, the
@@ -25,11 +25,13 @@ from tests.leaks import leak_in
 from tests.robustness import FUZZ_ANSWERS_VARIABLE
 
 UPLOADS = {"/v1/reconstruct", "/v1/encode", "/v1/transfer"}
-SAMPLES = {"/v1/sample", "/v1/sample.png"}
+# Where a schema-valid min_confidence can be unmet: a 422 that says "only k of the n images ...".
+MIN_CONFIDENCE_PATHS = {"/v1/sample", "/v1/sample.png", "/v1/dataset"}
 
 
 def _unmet_min_confidence(content: bytes) -> bool:
-    """The 422 of app/routes/generation.py: fewer than n images reached min_confidence within the cap."""
+    """The 422 of app/routes/generation.py and dataset.py: fewer than n images (of a class) reached
+    min_confidence within the cap."""
     try:
         (error,) = json.loads(content)["detail"]
         return error["loc"][-1] == "min_confidence" and error["msg"].startswith("only ")
@@ -40,10 +42,10 @@ def _unmet_min_confidence(content: bytes) -> bool:
 @schemathesis.hook
 def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
     """Keep every failure but a schema-valid upload refused for its file's content (400 or 415), or a
-    schema-valid sample request whose min_confidence the model could not meet (422)."""
+    schema-valid sample or dataset request whose min_confidence the model could not meet (422)."""
     content_refused = case.operation.path in UPLOADS and response.status_code in (400, 415)
     unmet = (
-        case.operation.path in SAMPLES
+        case.operation.path in MIN_CONFIDENCE_PATHS
         and response.status_code == 422
         and _unmet_min_confidence(response.content)
     )

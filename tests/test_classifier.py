@@ -49,14 +49,9 @@ def test_classifier_shapes() -> None:
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_tiny_classifier_run_learns_and_saves(tmp_path, tiny_split) -> None:
+    recipe = classifier_train.ClassifierRecipe(epochs=4, batch_size=32, lr=3e-3, device="cpu")
     metrics = classifier_train.train_classifier(
-        tiny_split,
-        tmp_path / "clf",
-        epochs=4,
-        batch_size=32,
-        lr=3e-3,
-        device="cpu",
-        cfg=ClassifierConfig(channels=8, hidden_dim=32),
+        tiny_split, tmp_path / "clf", recipe, ClassifierConfig(channels=8, hidden_dim=32)
     )
     assert metrics["test_accuracy"] > 0.5  # ten classes: chance is 0.1
     loaded = load_checkpoint(tmp_path / "clf", "classifier")

@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from conftest import write_split_as_idx
@@ -12,9 +13,12 @@ from model.checkpoint import load_checkpoint, save_checkpoint
 from model.classifier import DigitClassifier
 from model.config import ClassifierConfig, CVAEConfig
 from model.loss import kl_divergence, reconstruction_loss
+from model.synthetic import DatasetSpec
 from training import evaluate_cli
+from training.cas import first_of_each_class
 from training.data import to_tensors
 from training.evaluate import mean_pairwise_distance
+from training.generate import open_synthesis
 from training.report import results_table
 from training.train import TrainConfig, train
 
@@ -114,6 +118,38 @@ def test_evaluate_cli_prints_and_stores_every_metric(trained, capsys) -> None:
     assert stored["classifier"]["test_accuracy"] == 0.5
     for figure in ("samples.png", "loss_curves.png"):
         assert (trained / "cvae" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cas_trains_the_classifier_recipe_on_synthetic_real_and_both(trained, capsys) -> None:
+    recipe = {"batch_size": 32, "lr": 3e-3, "augmentation": "uploads"}
+    small = ClassifierConfig(channels=4, hidden_dim=8)
+    save_checkpoint(
+        trained / "recipe",
+        DigitClassifier(small).eval(),
+        {"epochs": 1, "training": recipe, "metrics": {}},
+    )
+    common = ["--data", "idx", "--data-dir", str(trained / "idx"), "--device", "cpu", "--iwae-k", "2"]
+    common += ["--classifier", str(trained / "recipe"), "--samples-per-class", "2", "--bound-images", "5"]
+    evaluate_cli.main([str(trained / "cvae"), *common, "--cas"])
+    cas = json.loads(capsys.readouterr().out)["cas"]
+    assert cas["synthetic_images"] == 300 and cas["test_images"] == 100
+    assert cas["recipe"] == {"epochs": 1, "seed": 0, **recipe}
+    for key in ("synthetic", "real", "real_plus_synthetic"):
+        assert 0 <= cas[key] <= 1
+    assert cas["weights_sha256"] == load_checkpoint(trained / "cvae", "cvae").config["weights_sha256"]
+    # Without --cas, the score measured on these very weights is kept.
+    evaluate_cli.main([str(trained / "cvae"), *common])
+    assert json.loads(capsys.readouterr().out)["cas"] == cas
+
+
+def test_first_of_each_class_takes_each_class_count_from_the_front_of_its_stream(trained) -> None:
+    counts = np.array([3, 0, 1, 2, 0, 0, 0, 0, 0, 1])
+    wide, _ = open_synthesis(trained / "cvae", DatasetSpec(3, seed=5), "cpu")
+    images, labels = first_of_each_class(wide, counts)
+    assert np.bincount(labels, minlength=10).tolist() == counts.tolist()
+    narrow, _ = open_synthesis(trained / "cvae", DatasetSpec(1, seed=5), "cpu")
+    firsts = {chunk.label: chunk.tiles[0] for chunk in narrow}
+    assert np.array_equal(images[0], firsts[0]) and np.array_equal(images[3], firsts[2])
 
 
 def test_evaluate_cli_reports_a_bad_checkpoint_in_one_line(trained, capsys) -> None:

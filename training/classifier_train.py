@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -36,33 +37,39 @@ def accuracy(model: DigitClassifier, x: Tensor, y: Tensor) -> float:
     return (classify(model, x) == y).float().mean().item()
 
 
-def train_classifier(
-    split: Split,
-    out_dir: str | Path,
-    *,
-    epochs: int = 15,
-    batch_size: int = 128,
-    lr: float = 3e-3,
-    seed: int = 0,
-    device: str = "auto",
-    augmentation: str = "uploads",
-    cfg: ClassifierConfig | None = None,
-) -> dict[str, float]:
-    """Train, report clean and distorted test accuracy, and write the checkpoint to `out_dir`."""
-    augment = AUGMENTATIONS[augmentation]
-    dev = resolve_device(device)
-    torch.manual_seed(seed)
+@dataclass(frozen=True)
+class ClassifierRecipe:
+    """How a classifier is trained; recorded in its config.json."""
+
+    epochs: int = 15
+    batch_size: int = 128
+    lr: float = 3e-3
+    seed: int = 0
+    device: str = "auto"
+    augmentation: str = "uploads"
+
+
+def fit_classifier(
+    split: Split, recipe: ClassifierRecipe, cfg: ClassifierConfig | None = None
+) -> DigitClassifier:
+    """The classifier recipe on `split`'s train images, logging the test accuracy after each epoch: the
+    shipped classifiers, and cvae-evaluate's classification accuracy score (training/cas.py)."""
+    augment = AUGMENTATIONS[recipe.augmentation]
+    dev = resolve_device(recipe.device)
+    torch.manual_seed(recipe.seed)
     model = DigitClassifier(cfg or ClassifierConfig(num_classes=len(split.class_names))).to(dev)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * math.ceil(len(split.train_images) / batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=1e-4)
+    steps = recipe.epochs * math.ceil(len(split.train_images) / recipe.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=steps)
     x_train, y_train = to_tensors(split.train_images, split.train_labels)
     x_test, y_test = (t.to(dev) for t in to_tensors(split.test_images, split.test_labels))
-    g = torch.Generator().manual_seed(seed)
-    for epoch in range(epochs):
+    g = torch.Generator().manual_seed(recipe.seed)
+    for epoch in range(recipe.epochs):
         model.train()
-        order = epoch_order(len(x_train), seed, epoch)
-        bar = tqdm(order.split(batch_size), desc=f"classifier epoch {epoch + 1}/{epochs}", leave=False)
+        order = epoch_order(len(x_train), recipe.seed, epoch)
+        bar = tqdm(
+            order.split(recipe.batch_size), desc=f"classifier epoch {epoch + 1}/{recipe.epochs}", leave=False
+        )
         for batch in bar:
             x = augment(x_train[batch], g).to(dev)
             loss = F.cross_entropy(model(x), y_train[batch].to(dev), label_smoothing=0.05)
@@ -72,11 +79,25 @@ def train_classifier(
             scheduler.step()
             bar.set_postfix(loss=f"{loss.item():.3f}")
         log.info(
-            "classifier epoch %d/%d  test accuracy %.4f", epoch + 1, epochs, accuracy(model, x_test, y_test)
+            "classifier epoch %d/%d  test accuracy %.4f",
+            epoch + 1,
+            recipe.epochs,
+            accuracy(model, x_test, y_test),
         )
+    return model.eval()
 
+
+def train_classifier(
+    split: Split, out_dir: str | Path, recipe: ClassifierRecipe, cfg: ClassifierConfig | None = None
+) -> dict[str, float]:
+    """Train, report clean and distorted test accuracy, and write the checkpoint to `out_dir`."""
+    model = fit_classifier(split, recipe, cfg)
+    dev = next(model.parameters()).device
+    x_test, y_test = (t.to(dev) for t in to_tensors(split.test_images, split.test_labels))
     # The same distortions as in training, drawn with a fixed seed on the held-out digits only.
-    distorted = augment(x_test.cpu(), torch.Generator().manual_seed(seed + 1)).to(dev)
+    distorted = AUGMENTATIONS[recipe.augmentation](
+        x_test.cpu(), torch.Generator().manual_seed(recipe.seed + 1)
+    ).to(dev)
     metrics = {
         "test_accuracy": round(accuracy(model, x_test, y_test), 4),
         "distorted_test_accuracy": round(accuracy(model, distorted, y_test), 4),
@@ -88,9 +109,13 @@ def train_classifier(
         {
             "name": Path(out_dir).name,
             "data": split.describe(),
-            "seed": seed,
-            "epochs": epochs,
-            "training": {"batch_size": batch_size, "lr": lr, "augmentation": augmentation},
+            "seed": recipe.seed,
+            "epochs": recipe.epochs,
+            "training": {
+                "batch_size": recipe.batch_size,
+                "lr": recipe.lr,
+                "augmentation": recipe.augmentation,
+            },
             "metrics": metrics,
         },
     )
@@ -120,16 +145,8 @@ def main(argv: list[str] | None = None) -> None:
     def run(args: argparse.Namespace) -> None:
         check_output_directory(args.out)
         split = name_classes(load_split(args.data, args.data_dir, args.npm_tarball), args.class_names)
-        metrics = train_classifier(
-            split,
-            args.out,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            seed=args.seed,
-            device=args.device,
-            augmentation=args.augment,
-        )
+        recipe = ClassifierRecipe(args.epochs, args.batch_size, args.lr, args.seed, args.device, args.augment)
+        metrics = train_classifier(split, args.out, recipe)
         print(json.dumps(metrics))
 
     run_cli(parser, run, argv)

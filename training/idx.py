@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-UBYTE = 0x08
+from model.dataset_files import IDX_UBYTE, idx_header
 
 
 class IDXError(ValueError):
@@ -39,7 +39,7 @@ def read_idx(path: str | Path, expected_ndim: int | None = None) -> np.ndarray:
     zero, dtype, ndim = struct.unpack(">HBB", data[:4])
     if zero != 0 or ndim == 0:
         raise IDXError(f"{path}: bad magic number 0x{data[:4].hex()} (not an IDX file)")
-    if dtype != UBYTE:
+    if dtype != IDX_UBYTE:
         raise IDXError(f"{path}: unsupported data type 0x{dtype:02x} (only unsigned bytes, 0x08)")
     if expected_ndim is not None and ndim != expected_ndim:
         raise IDXError(f"{path}: has {ndim} dimensions, expected {expected_ndim}")
@@ -58,6 +58,5 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
     """Write a uint8 array as IDX; gzipped when the name ends in .gz."""
     path = Path(path)
     array = np.ascontiguousarray(array, dtype=np.uint8)
-    payload = struct.pack(">HBB", 0, UBYTE, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    payload += array.tobytes()
+    payload = idx_header(array.shape) + array.tobytes()
     path.write_bytes(gzip.compress(payload, mtime=0) if path.suffix == ".gz" else payload)

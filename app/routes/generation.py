@@ -18,7 +18,7 @@ import torch
 from fastapi import APIRouter, Query, Response
 from torch import Tensor
 
-from app.batched import BatchedModels, Encoded, SampleAsk, Samples, ServedModels, class_labels
+from app.batched import BatchedModels, Encoded, SampleAsk, Samples, ServedModels
 from app.dependencies import MetricsDep, ModelsDep, SettingsDep
 from app.encoding import grid_png, png_base64_tiles
 from app.openapi import LIMIT_KEY
@@ -44,6 +44,7 @@ from app.schemas import (
     request_error,
 )
 from app.service import slerp
+from model.cvae import class_labels
 from model.legible import TooFewLegibleError
 
 router = APIRouter(
@@ -57,7 +58,8 @@ router = APIRouter(
 )
 
 
-def _seed_or_random(seed: int | None) -> int:
+def seed_or_random(seed: int | None) -> int:
+    """The seed a request asked for, else one chosen at random (and returned, so it can be asked again)."""
     return secrets.randbelow(MAX_SEED + 1) if seed is None else seed
 
 
@@ -119,7 +121,7 @@ async def sample(
 ) -> SampleResponse:
     model, label = _chosen(models, body)
     check_at_most(body.n, settings.max_n, ("body", "n"))
-    seed = _seed_or_random(body.seed)
+    seed = seed_or_random(body.seed)
     ask = SampleAsk(label, seed, body.n, body.temperature, body.min_confidence)
     samples = await _samples(model, ask, png_base64_tiles, "body")
     metrics.images_generated.labels(model.name, "sample").inc(samples.decoded)
@@ -170,7 +172,7 @@ async def sample_png(
 ) -> Response:
     chosen, asked = _model_and_label(models, model, label, digit, "query")
     check_at_most(n, settings.max_n, ("query", "n"))
-    seed = _seed_or_random(seed)
+    seed = seed_or_random(seed)
     encode = partial(grid_png, nrow=min(nrow or math.ceil(math.sqrt(n)), n))
     samples = await _samples(chosen, SampleAsk(asked, seed, n, temperature, min_confidence), encode, "query")
     metrics.images_generated.labels(chosen.name, "sample.png").inc(samples.decoded)

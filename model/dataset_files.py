@@ -1,0 +1,261 @@
+"""The files of a synthetic dataset (model/synthetic.py) as bytes, made piece by piece as the images come,
+so that neither cvae-generate nor GET /v1/dataset holds more than a chunk: MNIST's IDX pair, one .npz, or a
+PNG per image in a folder per class; datasheet.json, which says what made them; and the tar that carries the
+IDX pair and the datasheet as one download.
+
+An encoder yields (file name, bytes) pieces, each file's pieces together and in order. Nothing in them
+depends on the time or the machine, so the same images always make the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import struct
+import tarfile
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import groupby
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+
+from model.images import png_bytes
+from model.synthetic import Chunk, Synthesis
+
+FORMATS = ("idx", "npz", "png")
+# MNIST's own names for its training files: loaders of MNIST read these as they are.
+IMAGES_FILE = "train-images-idx3-ubyte"
+LABELS_FILE = "train-labels-idx1-ubyte"
+NPZ_FILE = "dataset.npz"
+DATASHEET_FILE = "datasheet.json"
+IDX_UBYTE = 0x08  # the data type code of unsigned bytes, the only one MNIST uses
+# Every zip member's time: the earliest a zip can record, the same on every run.
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+TAR_BLOCK = 512
+TAR_RECORD = 20 * TAR_BLOCK  # tar's default blocking factor: archives end on a whole record
+ORDER = (
+    "by class: class 0's per_class images, then class 1's, ...; within a class, in the order of its latent "
+    "stream (seeded from the seed and the label), so a class's first N images are the same for any "
+    "per_class >= N"
+)
+
+Piece = tuple[str, bytes]
+
+
+def idx_header(shape: tuple[int, ...]) -> bytes:
+    """The IDX header of a uint8 array of `shape`: magic number (0, 0x08, ndim), then each dimension, all
+    big-endian (LeCun & Cortes' format, which training/idx.py reads)."""
+    return struct.pack(">HBB", 0, IDX_UBYTE, len(shape)) + struct.pack(f">{len(shape)}I", *shape)
+
+
+def idx_sizes(images: int, image_shape: tuple[int, int]) -> dict[str, int]:
+    """The size in bytes of each IDX file of a dataset of `images` images."""
+    height, width = image_shape
+    return {
+        IMAGES_FILE: len(idx_header((images, height, width))) + images * height * width,
+        LABELS_FILE: len(idx_header((images,))) + images,
+    }
+
+
+def encode(format: str, synthesis: Synthesis, chunks: Iterable[Chunk] | None = None) -> Iterator[Piece]:
+    """The dataset's files in `format` (idx, npz or png), from `chunks` (default: the synthesis itself)."""
+    chunks = synthesis if chunks is None else chunks
+    if format == "idx":
+        return _idx_pieces(chunks, synthesis.labels(), synthesis.image_shape)
+    if format == "npz":
+        return _npz_pieces(chunks, synthesis.labels(), synthesis.image_shape, synthesis.class_names)
+    if format == "png":
+        return _png_pieces(chunks, synthesis.class_names, synthesis.spec.per_class)
+    raise ValueError(f"unknown format {format!r} (expected one of {', '.join(FORMATS)})")
+
+
+def _idx_pieces(chunks: Iterable[Chunk], labels: np.ndarray, image_shape: tuple[int, int]) -> Iterator[Piece]:
+    yield IMAGES_FILE, idx_header((len(labels), *image_shape))
+    for chunk in chunks:
+        yield IMAGES_FILE, np.ascontiguousarray(chunk.tiles).tobytes()
+    yield LABELS_FILE, idx_header(labels.shape) + labels.tobytes()
+
+
+class _Sink(io.RawIOBase):
+    """A file zipfile writes into, without seek or tell: it keeps what was written until taken."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        data, self._parts = b"".join(self._parts), []
+        return data
+
+
+def _npy_header(shape: tuple[int, ...]) -> bytes:
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    return header.getvalue()
+
+
+def _npy(array: np.ndarray) -> bytes:
+    data = io.BytesIO()
+    np.lib.format.write_array(data, array, allow_pickle=False)
+    return data.getvalue()
+
+
+def _zip_member(name: str, size: int) -> zipfile.ZipInfo:
+    member = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+    member.file_size = size  # decides, before any byte is written, whether the member needs zip64
+    member.external_attr = 0o644 << 16
+    return member
+
+
+def _npz_pieces(
+    chunks: Iterable[Chunk], labels: np.ndarray, image_shape: tuple[int, int], class_names: list[str]
+) -> Iterator[Piece]:
+    """One uncompressed .npz that numpy.load reads: images (N, H, W) uint8, labels (N,) uint8 and
+    class_names (K,) str. zipfile writes it into a sink without seek, so it puts each member's CRC and size
+    after its data (a data descriptor) and the images can be sent as they come."""
+    sink = _Sink()
+    header = _npy_header((len(labels), *image_shape))
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED) as archive:
+        size = len(header) + len(labels) * image_shape[0] * image_shape[1]
+        with archive.open(_zip_member("images.npy", size), "w") as member:
+            member.write(header)
+            for chunk in chunks:
+                member.write(np.ascontiguousarray(chunk.tiles).tobytes())
+                yield NPZ_FILE, sink.take()
+        for name, array in (("labels", labels), ("class_names", np.array(class_names, dtype=str))):
+            data = _npy(array)
+            with archive.open(_zip_member(f"{name}.npy", len(data)), "w") as member:
+                member.write(data)
+    yield NPZ_FILE, sink.take()
+
+
+def safe_name(text: str) -> str:
+    """`text` as a file name's part: letters, digits, '.', '_' and '-' kept, every other run of characters
+    one '-' ("T-shirt/top" -> "T-shirt-top"); "class" when nothing is left."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip(".-") or "class"
+
+
+def class_folder(label: int, name: str, num_classes: int) -> str:
+    """The PNG folder of a class: its label, zero-padded so that folders sort in label order, and its name
+    ("0_0", "7_Sneaker")."""
+    return f"{label:0{len(str(num_classes - 1))}d}_{safe_name(name)}"
+
+
+def _png_pieces(chunks: Iterable[Chunk], class_names: list[str], per_class: int) -> Iterator[Piece]:
+    """<class folder>/<index in its class>.png, the index zero-padded to at least five digits."""
+    folders = [class_folder(label, name, len(class_names)) for label, name in enumerate(class_names)]
+    digits = max(5, len(str(per_class - 1)))
+    written = [0] * len(class_names)
+    for chunk in chunks:
+        for tile in chunk.tiles:
+            yield f"{folders[chunk.label]}/{written[chunk.label]:0{digits}d}.png", png_bytes(tile)
+            written[chunk.label] += 1
+
+
+def with_datasheet(
+    pieces: Iterable[Piece], datasheet: Callable[[dict[str, Any]], dict[str, Any]]
+) -> Iterator[Piece]:
+    """`pieces`, then datasheet.json: datasheet(files), given each file's size and sha256 once all are
+    made."""
+    digests: dict[str, Any] = {}
+    sizes: dict[str, int] = {}
+    for name, data in pieces:
+        digests.setdefault(name, hashlib.sha256()).update(data)
+        sizes[name] = sizes.get(name, 0) + len(data)
+        yield name, data
+    files = {name: {"bytes": sizes[name], "sha256": digest.hexdigest()} for name, digest in digests.items()}
+    yield DATASHEET_FILE, (json.dumps(datasheet(files), indent=2) + "\n").encode()
+
+
+def checkpoint_record(name: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """What a datasheet says of a checkpoint: its name, the sha256 of its weights, the data it learned."""
+    return {
+        "name": name,
+        "weights_sha256": config["weights_sha256"],
+        "data": config.get("data", {}).get("name"),
+    }
+
+
+def datasheet(
+    synthesis: Synthesis,
+    *,
+    format: str,
+    files: dict[str, Any],
+    model: dict[str, Any],
+    classifier: dict[str, Any] | None,
+    runtime: dict[str, Any],
+    origin: dict[str, Any],
+) -> dict[str, Any]:
+    """What made the dataset and what it holds: the model (checkpoint_record), the classifier when
+    min_confidence chose the images, the arguments, each class's count and draws, the files and their
+    sha256, `runtime` (device and block rows, which the bytes depend on) and `origin` (the command or the
+    request that would make it again)."""
+    spec = synthesis.spec
+    return {
+        "description": "synthetic images drawn from a conditional VAE, labelled with the class each was "
+        "drawn for",
+        "model": model,
+        "classifier": classifier if spec.min_confidence is not None else None,
+        "seed": spec.seed,
+        "temperature": spec.temperature,
+        "min_confidence": spec.min_confidence,
+        "per_class": spec.per_class,
+        "images": synthesis.size,
+        "image_size": list(synthesis.image_shape),
+        "pixels": "uint8, white on black (0 background, 255 ink), as the API's PNGs",
+        "order": ORDER,
+        "class_names": synthesis.class_names,
+        "classes": [
+            {"label": label, "name": name, "count": spec.per_class, "draws": draws}
+            for label, (name, draws) in enumerate(zip(synthesis.class_names, synthesis.draws, strict=True))
+        ],
+        "format": format,
+        "files": files,
+        **runtime,
+        **origin,
+    }
+
+
+def tar_stream(pieces: Iterable[Piece], sizes: Mapping[str, int]) -> Iterator[bytes]:
+    """A ustar archive of the files in `pieces`, made as they come. A member's header needs its size before
+    its data: a file named in `sizes` is streamed, any other is held until it is whole (the datasheet).
+    Owner, mode and time are fixed, so the same files make the same archive."""
+    written = 0
+    for name, group in groupby(pieces, key=itemgetter(0)):
+        parts: Iterable[bytes] = (data for _, data in group)
+        if name in sizes:
+            size = sizes[name]
+        else:
+            parts = [b"".join(parts)]
+            size = len(parts[0])
+        header = _tar_header(name, size)
+        yield header
+        sent = 0
+        for data in parts:
+            sent += len(data)
+            yield data
+        if sent != size:
+            raise ValueError(f"{name}: {sent} bytes, not the {size} its tar header says")
+        padding = b"\0" * (-size % TAR_BLOCK)
+        yield padding
+        written += len(header) + size + len(padding)
+    end = b"\0" * (2 * TAR_BLOCK)
+    yield end + b"\0" * (-(written + len(end)) % TAR_RECORD)
+
+
+def _tar_header(name: str, size: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = 0o644
+    info.mtime = 0
+    return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")

@@ -1,0 +1,259 @@
+"""`cvae-generate`: a labelled synthetic dataset from a CVAE checkpoint, as MNIST's IDX files, one .npz or
+PNGs by class, with datasheet.json; the same images, byte for byte, as GET /v1/dataset gives for the same
+arguments (docs/dataset.md)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from functools import partial
+from itertools import groupby
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from model.checkpoint import (
+    CheckpointError,
+    check_classifier_fits,
+    class_names,
+    load_checkpoint,
+    model_name,
+    read_config,
+)
+from model.cvae import CVAE
+from model.dataset_files import (
+    FORMATS,
+    Piece,
+    checkpoint_record,
+    datasheet,
+    encode,
+    with_datasheet,
+)
+from model.device import resolve_device, use_deterministic_kernels
+from model.images import to_uint8
+from model.inference import DEFAULT_BLOCK_ROWS, cvae_inference_form, inference_form
+from model.legible import Judged, judge
+from model.synthetic import Chunk, DatasetSpec, Synthesis
+from training.arguments import OutputDirectoryError, add_run_arguments, check_output_directory, run_cli
+
+PROG = "cvae-generate"
+logger = logging.getLogger(PROG)
+# --max-draws by default: this many per image asked, and never fewer than the service's CVAE_MAX_DRAWS.
+DRAWS_PER_IMAGE = 100
+MIN_DRAWS = 4096
+# What one PNG costs on disk: a file takes at least a block.
+PNG_FILE_BYTES = 4096
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Write a labelled synthetic dataset drawn from a CVAE: per_class images of every class, "
+        "class by class, and datasheet.json saying what made them. The same arguments give the same bytes, "
+        "and the images GET /v1/dataset gives for them.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--checkpoint", default="checkpoints/cvae-mnist", help="CVAE checkpoint directory")
+    parser.add_argument(
+        "--out", required=True, help="directory to write; refused when it holds anything, unless --force"
+    )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="idx",
+        help="idx: MNIST's train-images-idx3-ubyte and train-labels-idx1-ubyte; npz: dataset.npz with "
+        "images, labels and class_names; png: <label>_<class name>/<index>.png",
+    )
+    parser.add_argument("--per-class", type=int, default=1000, help="images of each class")
+    parser.add_argument(
+        "--temperature", type=float, default=1.0, help="scales the prior's standard deviation (> 0, <= 3)"
+    )
+    parser.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        help="keep only images that the classifier reads as their class with at least this probability "
+        "(0 to 1), the first of each class's latents that pass; default: every image as drawn",
+    )
+    parser.add_argument(
+        "--classifier",
+        default=None,
+        help="classifier checkpoint for --min-confidence; default: the one beside --checkpoint that its OOD "
+        "calibration was made with (the one served with it), else one trained on the same data",
+    )
+    parser.add_argument(
+        "--max-draws",
+        type=int,
+        default=None,
+        help=f"most latents drawn per class with --min-confidence; default: {DRAWS_PER_IMAGE} per image, "
+        f"at least {MIN_DRAWS}",
+    )
+    parser.add_argument(
+        "--block-rows",
+        type=int,
+        default=DEFAULT_BLOCK_ROWS,
+        help="rows per network call; the bytes match a service with the same CVAE_BLOCK_ROWS",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="write into a non-empty --out, replacing files of the same names"
+    )
+    add_run_arguments(parser, seed=0, device="auto")
+    # One torch thread, as the service runs each batch (CVAE_TORCH_THREADS), so the bytes are its bytes.
+    parser.set_defaults(threads=1)
+    return parser
+
+
+def paired_classifier(checkpoint: str | Path) -> Path:
+    """The classifier checkpoint beside `checkpoint` that reads its classes: the one its OOD calibration was
+    made with (cvae-calibrate records its sha256; the service serves the two together), else one trained on
+    the same data. Raises CheckpointError when there is none."""
+    checkpoint = Path(checkpoint)
+    config = read_config(checkpoint)
+    calibrated = config.get("ood", {}).get("classifier_sha256")
+    data = config.get("data", {}).get("sha256")
+    found: list[tuple[int, Path]] = []
+    for directory in sorted(path for path in checkpoint.parent.iterdir() if path.is_dir()):
+        try:
+            candidate = read_config(directory)
+        except CheckpointError:
+            continue
+        if candidate["kind"] != "classifier":
+            continue
+        if calibrated is not None and candidate["weights_sha256"] == calibrated:
+            found.append((0, directory))
+        elif data is not None and candidate.get("data", {}).get("sha256") == data:
+            found.append((1, directory))
+    if not found:
+        raise CheckpointError(
+            f"{checkpoint}: no classifier beside it was calibrated with it or trained on its data; "
+            "name one with --classifier"
+        )
+    return min(found)[1]
+
+
+@torch.inference_mode()
+def _decode(cvae: CVAE, device: torch.device, labels: Tensor, z: Tensor) -> np.ndarray:
+    """The images of (labels, z) as uint8 tiles, as the service's decode_batch makes them."""
+    return to_uint8(cvae.images(z.to(device, torch.float32), labels.to(device)))
+
+
+def _judge(cvae: CVAE, classifier: nn.Module, device: torch.device, labels: Tensor, z: Tensor) -> Judged:
+    """The images of (labels, z) and the classifier's reading of them, as the service's judge_batch."""
+    return judge(cvae, classifier, z.to(device, torch.float32), labels.to(device))
+
+
+def _progress(chunks: Iterable[Chunk], total: int) -> Iterator[Chunk]:
+    """`chunks`, counted on a progress bar while stderr is a terminal (none in logs and pipes)."""
+    with tqdm(total=total, unit="image", desc=PROG, disable=None) as bar:
+        for chunk in chunks:
+            yield chunk
+            bar.update(len(chunk.tiles))
+
+
+def _check_out(out: Path, force: bool, needed_bytes: int) -> None:
+    """`out` empty or new (or --force), writable, with room for the dataset; raises OutputDirectoryError."""
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise OutputDirectoryError(
+            f"{out} is not empty: choose another --out, or add --force to write into it"
+        )
+    check_output_directory(out, needed_bytes)
+
+
+def write_files(pieces: Iterable[Piece], out: Path) -> None:
+    """The pieces' files written into a staging folder in `out`, then moved into place (a folder of the same
+    name replaced): a run that fails part-way, a class short of --min-confidence, leaves `out` as it was."""
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=f".{PROG}-"))
+    try:
+        for name, group in groupby(pieces, key=itemgetter(0)):
+            path = staging / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("wb") as file:
+                for _, data in group:
+                    file.write(data)
+        for entry in staging.iterdir():
+            target = out / entry.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(entry, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def open_synthesis(
+    checkpoint: str | Path,
+    spec: DatasetSpec,
+    device_name: str = "auto",
+    block_rows: int = DEFAULT_BLOCK_ROWS,
+    classifier_path: str | Path | None = None,
+    max_draws: int | None = None,
+) -> tuple[Synthesis, dict[str, Any]]:
+    """The dataset `spec` asks of `checkpoint`, on the networks run as the service runs them, and what the
+    datasheet says of the model, the classifier and the runtime."""
+    if block_rows < 1:
+        raise ValueError(f"--block-rows must be at least 1 (got {block_rows})")
+    device = resolve_device(device_name)
+    use_deterministic_kernels()
+    cvae = load_checkpoint(checkpoint, "cvae", device)
+    network = cvae_inference_form(cvae.model, block_rows)  # type: ignore[arg-type]
+    records: dict[str, Any] = {
+        "model": checkpoint_record(model_name(cvae.config, cvae.path), cvae.config),
+        "classifier": None,
+        "runtime": {"device": str(device), "block_rows": block_rows},
+    }
+    judge_images = None
+    if spec.min_confidence is not None:
+        path = classifier_path or paired_classifier(checkpoint)
+        classifier = load_checkpoint(path, "classifier", device)
+        check_classifier_fits(cvae, classifier)
+        judge_images = partial(_judge, network, inference_form(classifier.model, block_rows), device)
+        records["classifier"] = checkpoint_record(model_name(classifier.config, path), classifier.config)
+    synthesis = Synthesis(
+        network,
+        spec,
+        class_names(cvae.config),
+        partial(_decode, network, device),
+        judge_images,
+        max_draws=max_draws or max(MIN_DRAWS, DRAWS_PER_IMAGE * spec.per_class),
+        min_chunk_rows=block_rows,
+    )
+    return synthesis, records
+
+
+def main(argv: list[str] | None = None) -> None:
+    command = shlex.join([PROG, *(sys.argv[1:] if argv is None else argv)])
+
+    def run(args: argparse.Namespace) -> None:
+        spec = DatasetSpec(args.per_class, args.seed, args.temperature, args.min_confidence)
+        synthesis, records = open_synthesis(
+            args.checkpoint, spec, args.device, args.block_rows, args.classifier, args.max_draws
+        )
+        height, width = synthesis.image_shape
+        per_image = PNG_FILE_BYTES if args.format == "png" else height * width + 1
+        out = Path(args.out)
+        _check_out(out, args.force, synthesis.size * per_image)
+
+        def sheet(files: dict[str, Any]) -> dict[str, Any]:
+            return datasheet(
+                synthesis, format=args.format, files=files, **records, origin={"command": command}
+            )
+
+        chunks = _progress(synthesis, synthesis.size)
+        write_files(with_datasheet(encode(args.format, synthesis, chunks), sheet), out)
+        logger.info("wrote %d images (%s) and their datasheet to %s", synthesis.size, args.format, out)
+
+    run_cli(build_parser(), run, argv)
+
+
+if __name__ == "__main__":
+    main()
