@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import uvicorn
 from pydantic import ValidationError
@@ -59,6 +60,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _where_hint(settings: Settings) -> str:
+    """Where a checkpoint directory is absent, how to name it: the defaults are relative to the working
+    directory, so `cvae-serve` started elsewhere than the repository root finds none of them."""
+    paths = [path for model in settings.served_models() for path in (model.checkpoint, model.classifier)]
+    if all(Path(path).is_dir() for path in paths):
+        return ""
+    return (
+        f"; relative paths are read from {Path.cwd()}: run from the repository root, or name the models with "
+        "--checkpoint and --classifier (CVAE_CHECKPOINT, CVAE_CLASSIFIER, CVAE_EXTRA_MODELS)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     overrides = {
@@ -72,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cvae-serve: invalid setting {error['loc'][0]}: {error['msg']}", file=sys.stderr)
         return 2
     except (CheckpointError, ValueError) as e:
-        print(f"cvae-serve: {e}", file=sys.stderr)
+        print(f"cvae-serve: {e}{_where_hint(settings)}", file=sys.stderr)
         return 1
     # The app logs each request itself, with its latency; uvicorn's own access log would be a second line.
     # No Server header: a client has no need to know what serves it.

@@ -304,6 +304,18 @@ def test_cli_refuses_a_damaged_or_foreign_checkpoint_in_one_line(
     )
 
 
+def test_started_away_from_the_repository_it_says_how_to_name_the_models(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    for name in ("CVAE_CHECKPOINT", "CVAE_CLASSIFIER", "CVAE_EXTRA_MODELS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main([]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "checkpoints/cvae-mnist" in error
+    assert "--checkpoint" in error and "CVAE_CHECKPOINT" in error and str(tmp_path) in error
+
+
 def test_the_readme_lists_every_setting() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     missing = [name for name in Settings.model_fields if f"`CVAE_{name.upper()}`" not in readme]
