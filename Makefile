@@ -37,7 +37,7 @@ train: install
 	$(BIN)/cvae-train --out checkpoints/cvae-mnist
 
 evaluate: install
-	$(BIN)/cvae-evaluate checkpoints/cvae-mnist
+	$(BIN)/cvae-evaluate checkpoints/cvae-mnist --cas
 	$(BIN)/cvae-calibrate checkpoints/cvae-mnist --threads 1
 
 # pytorch/examples' VAE made conditional: MLP 784-400-20, Adam 1e-3, batch 128, no schedule, no KL warm-up,
@@ -61,7 +61,7 @@ FASHION_DATA := --data idx --data-dir /usr/share/datasets/fashion-mnist
 train-fashion: install
 	$(BIN)/cvae-train-classifier $(FASHION_DATA) --epochs 8 --augment objects --threads 2 \
 		--out checkpoints/fashion-classifier
-	$(BIN)/cvae-train $(FASHION_DATA) --epochs 30 --out checkpoints/cvae-fashion
+	$(BIN)/cvae-train $(FASHION_DATA) --epochs 26 --beta 2 --eval-images 1000 --out checkpoints/cvae-fashion
 	$(BIN)/cvae-evaluate checkpoints/cvae-fashion $(FASHION_DATA) --classifier checkpoints/fashion-classifier \
 		--bound-images 1000
 	$(BIN)/cvae-calibrate checkpoints/cvae-fashion --classifier checkpoints/fashion-classifier $(FASHION_DATA) \

@@ -23,6 +23,7 @@ from app.settings import ModelPaths, Settings
 from model.bounds import elbo_by_label_with_noise, fixed_noise
 from model.checkpoint import (
     Checkpoint,
+    CheckpointError,
     check_classifier_fits,
     class_names,
     load_checkpoint,
@@ -106,6 +107,9 @@ class ModelService:
         self.classifier = inference_form(classifier.model, block_rows)
         self.elbo_noise = fixed_noise(self.latent_dim).to(device)
         self.calibration = load_calibration(cvae, classifier)
+        self.detector = (
+            inference_form(self.calibration.detector.to(device), block_rows) if self.calibration else None
+        )
         self.ood_flag_rate = ood_flag_rate
         self.ood_threshold = self.calibration.threshold(ood_flag_rate) if self.calibration else None
         self.card = read_card(cvae.path)
@@ -248,15 +252,17 @@ class ModelService:
         self, x: Tensor, logits: Tensor, embedding: Tensor, elbo: Tensor | None
     ) -> tuple[list[float | None], list[bool | None]]:
         """Each upload's ood_score and whether it is like this model's data; None when uncalibrated."""
-        if self.calibration is None or self.ood_threshold is None or elbo is None:
+        if self.calibration is None or self.detector is None or self.ood_threshold is None or elbo is None:
             return [None] * len(x), [None] * len(x)
         evidence = Evidence(x, logits, embedding, elbo)
-        scores = self.calibration.score(ood_features(self.cvae, evidence, self.calibration.gaussians))
+        features = ood_features(self.cvae, evidence, self.calibration.gaussians, self.detector)
+        scores = self.calibration.score(features)
         return [round(s, 4) for s in scores.tolist()], (scores <= self.ood_threshold).tolist()
 
 
 def load_calibration(cvae: Checkpoint, classifier: Checkpoint) -> Calibration | None:
-    """The CVAE's OOD calibration (cvae-calibrate), if it has one made with this classifier."""
+    """The CVAE's OOD calibration (cvae-calibrate), if it has one made with this classifier; CheckpointError
+    for one that this code cannot use (an older cvae-calibrate wrote it)."""
     recorded = cvae.config.get("ood")
     if not recorded:
         return None
@@ -268,7 +274,10 @@ def load_calibration(cvae: Checkpoint, classifier: Checkpoint) -> Calibration | 
             classifier.path,
         )
         return None
-    return Calibration.from_dict(recorded, load_tensors(cvae.path, STATS_FILE, cvae.config))
+    try:
+        return Calibration.from_dict(recorded, load_tensors(cvae.path, STATS_FILE, cvae.config))
+    except ValueError as e:
+        raise CheckpointError(f"{cvae.path / STATS_FILE}: {e}") from None
 
 
 def read_card(directory: Path) -> dict[str, Any]:

@@ -70,3 +70,9 @@ def test_jitter_warps_only_the_chosen_share_and_mildly() -> None:
     half = jitter(x, g, p=0.5)
     share = ((half - x).flatten(1).abs().sum(1) > 0).float().mean()
     assert 0.3 < share < 0.7
+
+
+def test_a_recorded_recipe_reads_the_augmentation_of_classifiers_from_before_augment_was_an_option() -> None:
+    old = {"batch_size": 128, "lr": 3e-3, "augmentation": "training/augment.py"}
+    assert classifier_train.recorded_recipe(old)["augmentation"] == "uploads"
+    assert classifier_train.recorded_recipe({**old, "augmentation": "objects"})["augmentation"] == "objects"

@@ -15,18 +15,31 @@ from fastapi.testclient import TestClient
 from test_app_support import tiny_settings
 
 from app.main import create_app
-from model.checkpoint import load_tensors, read_config, save_checkpoint
+from app.service import load_calibration
+from model.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_tensors,
+    read_config,
+    save_checkpoint,
+    write_config,
+)
 from model.classifier import DigitClassifier
 from model.config import ClassifierConfig
-from model.ood import FEATURES, STATS_FILE, Calibration, ClassGaussians, calibrate
+from model.detector import PREFIX, OutlierDetector
+from model.ood import FEATURES, SCORED, STATS_FILE, Calibration, ClassGaussians, calibrate
 from training import calibrate as calibrate_cli
+from training.calibrate import as_uploads, preprocessed
 from training.data import Split
-from training.ood_data import digit_png, letter, noise, shapes, uploads
+from training.ood_data import REPORT_FONTS, digit_png, font_files, letters, noise, shapes, uploads
+from training.ood_report import roc_auc
+from training.outliers import fit_detector
 
 pytest_plugins = ["test_app_support"]  # the fixtures `client` and `tiny_checkpoints`
 
 
 GAUSSIANS = ClassGaussians(torch.zeros(2, 3), torch.eye(3))
+DETECTOR = OutlierDetector(channels=2, hidden_dim=4)
 
 
 def gaussian_features(n: int, seed: int, shift: float = 0.0) -> dict[str, torch.Tensor]:
@@ -35,7 +48,7 @@ def gaussian_features(n: int, seed: int, shift: float = 0.0) -> dict[str, torch.
 
 
 def calibrated(features: dict[str, torch.Tensor]) -> Calibration:
-    return calibrate(features, GAUSSIANS, "0" * 64)
+    return calibrate(features, GAUSSIANS, DETECTOR, "0" * 64)
 
 
 def test_threshold_flags_at_most_the_rate_of_the_calibration_data() -> None:
@@ -48,22 +61,27 @@ def test_threshold_flags_at_most_the_rate_of_the_calibration_data() -> None:
     assert calibration.threshold(0.0) == math.inf
 
 
-def test_standardised_by_median_and_upper_quartile_and_the_largest_feature_wins() -> None:
+def test_standardised_by_median_and_upper_quartile_and_the_scored_features_decide() -> None:
     calibration = calibrated(gaussian_features(20_000, 1))
     for median, spread in calibration.scales.values():
         assert abs(median) < 0.03 and abs(spread - 0.674) < 0.03  # a normal's median and upper quartile
     one_odd = {name: torch.zeros(1, dtype=torch.float64) for name in FEATURES} | {
-        "elbo_gap": torch.full((1,), 10.0, dtype=torch.float64)
+        "detector": torch.full((1,), 10.0, dtype=torch.float64)
     }
-    median, spread = calibration.scales["elbo_gap"]
+    median, spread = calibration.scales["detector"]
     assert calibration.score(one_odd).item() == pytest.approx((10.0 - median) / spread)
+    assert calibration.score(one_odd).item() > calibration.threshold(0.02)
+    # A feature that is calibrated and measured but not scored does not move the verdict.
+    unscored = next(name for name in FEATURES if name not in SCORED)
+    far = one_odd | {unscored: torch.full((1,), 1e6, dtype=torch.float64)}
+    assert calibration.score(far).item() == calibration.score(one_odd).item()
 
 
 def test_a_feature_constant_on_real_data_still_counts_when_it_moves() -> None:
-    features = gaussian_features(500, 6) | {"elbo_gap": torch.zeros(500, dtype=torch.float64)}
+    features = gaussian_features(500, 6) | {"detector": torch.zeros(500, dtype=torch.float64)}
     calibration = calibrated(features)
     moved = {name: torch.zeros(1, dtype=torch.float64) for name in FEATURES} | {
-        "elbo_gap": torch.full((1,), 0.5, dtype=torch.float64)
+        "detector": torch.full((1,), 0.5, dtype=torch.float64)
     }
     assert calibration.score(moved).item() > calibration.threshold(0.02)
 
@@ -91,13 +109,39 @@ def test_held_out_data_of_another_distribution_is_flagged() -> None:
 
 def test_calibration_survives_json_and_refuses_unknown_features() -> None:
     calibration = calibrated(gaussian_features(200, 5))
-    again = Calibration.from_dict(json.loads(json.dumps(calibration.to_dict())), GAUSSIANS.to_tensors())
+    again = Calibration.from_dict(json.loads(json.dumps(calibration.to_dict())), calibration.to_tensors())
     assert again.scales == calibration.scales
     assert again.threshold(0.02) == pytest.approx(calibration.threshold(0.02), abs=1e-4)
+    x = torch.rand(3, 1, 28, 28)
+    assert torch.equal(again.detector(x), DETECTOR.eval()(x))
     bad = calibration.to_dict()
     bad["features"]["colour"] = {"median": 0.0, "spread": 1.0}
     with pytest.raises(ValueError, match="colour"):
-        Calibration.from_dict(bad, GAUSSIANS.to_tensors())
+        Calibration.from_dict(bad, calibration.to_tensors())
+    with pytest.raises(ValueError, match="no outlier detector"):
+        Calibration.from_dict(calibration.to_dict(), GAUSSIANS.to_tensors())
+
+
+def test_the_detector_learns_an_outlier_kind_from_tiny_data_in_seconds(tiny_split: Split) -> None:
+    digits = as_uploads(tiny_split.train_images[:200])[0]
+    others = preprocessed(uploads(noise, 200, [5, 0]))[0]
+    detector = fit_detector(digits[:150], others[:150], seed=0, epochs=3)
+    with torch.inference_mode():
+        assert roc_auc(detector(digits[150:]), detector(others[150:])) > 0.95
+
+
+def test_the_same_seed_trains_the_same_detector() -> None:
+    g = torch.Generator().manual_seed(0)
+    positives, negatives = (
+        0.5 * torch.rand(64, 1, 28, 28, generator=g),
+        torch.rand(64, 1, 28, 28, generator=g),
+    )
+    first, again, other = (fit_detector(positives, negatives, seed, epochs=1) for seed in (3, 3, 4))
+    assert first.to_tensors().keys() == again.to_tensors().keys()
+    assert all(torch.equal(v, again.to_tensors()[k]) for k, v in first.to_tensors().items())
+    assert not torch.equal(
+        first.to_tensors()[PREFIX + "net.0.weight"], other.to_tensors()[PREFIX + "net.0.weight"]
+    )
 
 
 def test_cvae_calibrate_stores_the_calibration_the_service_reads(
@@ -109,12 +153,13 @@ def test_cvae_calibrate_stores_the_calibration_the_service_reads(
     for file in checkpoint.iterdir():
         (copy / file.name).write_bytes(file.read_bytes())
     monkeypatch.setattr(calibrate_cli, "load_split", lambda *args: tiny_split)
-    calibrate_cli.main([str(copy), "--classifier", str(classifier)])
+    calibrate_cli.main([str(copy), "--classifier", str(classifier), "--exposure", "10"])
     config = read_config(copy)
     ood = config["ood"]
     assert ood["calibration_images"] + ood["check_images"] == len(tiny_split.test_images)
     assert set(ood["features"]) == set(FEATURES) and len(ood["scores"]) == ood["calibration_images"]
     tensors = load_tensors(copy, STATS_FILE, config)
+    assert ood["detector"]["augmentation"] == "uploads" and PREFIX + "net.0.weight" in tensors
 
     settings = tiny_settings((copy, classifier))
     with TestClient(create_app(settings)) as client:
@@ -131,6 +176,12 @@ def test_cvae_calibrate_stores_the_calibration_the_service_reads(
     with TestClient(create_app(tiny_settings((copy, other)))) as client:
         answer = client.post("/v1/encode", files={"file": digit_png(tiny_split.test_images[0])}).json()
         assert answer["is_digit"] is None and client.get("/v1/model").json()["ood"] is None
+    # A calibration written before the detector existed: a clear error naming the file, not a crash.
+    older = {**ood, "features": {k: v for k, v in ood["features"].items() if k != "detector"}}
+    gaussians_only = {name: tensors[name] for name in ("means", "precision")}
+    write_config(copy, {**config, "ood": older}, {STATS_FILE: gaussians_only})
+    with pytest.raises(CheckpointError, match=f"{STATS_FILE}.*run cvae-calibrate again"):
+        load_calibration(load_checkpoint(copy, "cvae"), load_checkpoint(classifier, "classifier"))
 
 
 def test_an_uncalibrated_model_answers_null(client: TestClient) -> None:
@@ -148,7 +199,8 @@ def shipped() -> Iterator[TestClient]:
 
 def test_shipped_digits_pass_and_non_digits_are_flagged(shipped: TestClient, offline_split: Split) -> None:
     digits = [digit_png(image) for image in offline_split.test_images[1:200:2]]
-    others = uploads(letter, 20, 7) + uploads(noise, 20, 7) + uploads(shapes, 20, 7)
+    kinds = (letters(font_files(REPORT_FONTS)), noise, shapes)
+    others = [data for kind in kinds for data in uploads(kind, 20, 7)]
     verdicts = {}
     for name, files in (("digits", digits), ("others", others)):
         answers = [shipped.post("/v1/reconstruct", files={"file": data}) for data in files]

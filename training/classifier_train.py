@@ -8,6 +8,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -47,6 +48,13 @@ class ClassifierRecipe:
     seed: int = 0
     device: str = "auto"
     augmentation: str = "uploads"
+
+
+def recorded_recipe(training: dict[str, Any]) -> dict[str, Any]:
+    """The recipe a classifier's config.json records under "training"; classifiers trained before
+    --augment existed name the augmentation module instead, and used what is now "uploads"."""
+    augmentation = training.get("augmentation", "uploads")
+    return {**training, "augmentation": augmentation if augmentation in AUGMENTATIONS else "uploads"}
 
 
 def fit_classifier(

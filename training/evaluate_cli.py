@@ -11,7 +11,7 @@ from model.config import ClassifierConfig
 from model.device import resolve_device
 from training.arguments import add_data_arguments, add_run_arguments, run_cli
 from training.cas import classification_accuracy_score
-from training.classifier_train import ClassifierRecipe
+from training.classifier_train import ClassifierRecipe, recorded_recipe
 from training.data import load_split, to_tensors
 from training.evaluate import evaluate_cvae
 from training.figures import save_loss_curves, save_sample_grid
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
                 epochs=classifier.config["epochs"],
                 seed=args.seed,
                 device=str(device),
-                **classifier.config["training"],
+                **recorded_recipe(classifier.config["training"]),
             )
             metrics["cas"] = {
                 **classification_accuracy_score(

@@ -7,6 +7,11 @@ so the measurement goes through the service's own preprocessing, as a real uploa
 - things that must be flagged: Fashion-MNIST test images, letters rendered from fonts (the ones that look
   like no digit), crops of a photograph, noise, and pictures of several geometric shapes.
 
+The OOD detector (model/detector.py) is trained on outliers too (training/outliers.py), from these generators
+with other arguments and other seeds, so that what the report measures stays unseen: its letters are drawn
+in the DejaVu Serif fonts only (REPORT_FONTS), the detector's in the Sans and Mono ones; its photograph is
+Grace Hopper's portrait, which the detector never sees; and Fashion-MNIST is never trained on.
+
 Letters that are digits in disguise (O, I, l, S, Z, B, b, g, q, ...) are left out: no model can tell an "O"
 from a "0" on a 28x28 field. A lone circle is a zero for the same reason, so shapes come two to four at once.
 """
@@ -23,6 +28,8 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 # Letters whose glyphs in common fonts are not close to any digit.
 LETTERS = "ACEFHKMNPRTUVWXYacefhkmnprtuvwxy"
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"),)
+# The report's letters: a font family the OOD detector is not trained on.
+REPORT_FONTS = "DejaVuSerif*.ttf"
 Kind = Callable[[np.random.Generator], bytes]
 
 
@@ -69,19 +76,27 @@ def pad_drawing(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     return _encode(Image.eval(canvas, lambda v: 255 - v), rng)
 
 
-def _fonts(size: int) -> list[ImageFont.FreeTypeFont | ImageFont.ImageFont]:
-    files = [path for folder in FONT_DIRS if folder.is_dir() for path in sorted(folder.glob("*.ttf"))]
-    return [ImageFont.load_default(size)] + [ImageFont.truetype(str(path), size) for path in files]
+def font_files(pattern: str) -> list[Path]:
+    """The installed font files whose names match the glob `pattern`."""
+    return [path for folder in FONT_DIRS if folder.is_dir() for path in sorted(folder.glob(pattern))]
 
 
-def letter(rng: np.random.Generator) -> bytes:
-    """One letter that looks like no digit, in Pillow's own font or an installed one, dark on white."""
-    size = int(rng.integers(30, 200))
-    fonts = _fonts(size)
-    font = fonts[int(rng.integers(len(fonts)))]
-    image = Image.new("L", (2 * size, 2 * size), 255)
-    ImageDraw.Draw(image).text((size // 2, size // 4), str(rng.choice(list(LETTERS))), fill=0, font=font)
-    return _encode(image, rng)
+def letters(fonts: list[Path]) -> Kind:
+    """One letter that looks like no digit, in one of `fonts` (Pillow's own font where there is none), dark
+    on white."""
+
+    def draw(rng: np.random.Generator) -> bytes:
+        size = int(rng.integers(30, 200))
+        font = (
+            ImageFont.truetype(str(fonts[int(rng.integers(len(fonts)))]), size)
+            if fonts
+            else ImageFont.load_default(size)
+        )
+        image = Image.new("L", (2 * size, 2 * size), 255)
+        ImageDraw.Draw(image).text((size // 2, size // 4), str(rng.choice(list(LETTERS))), fill=0, font=font)
+        return _encode(image, rng)
+
+    return draw
 
 
 def shapes(rng: np.random.Generator) -> bytes:
@@ -156,6 +171,7 @@ def from_images(images: np.ndarray, render: Callable[[np.ndarray, np.random.Gene
     return draw
 
 
-def uploads(kind: Kind, n: int, seed: int) -> list[bytes]:
+def uploads(kind: Kind, n: int, seed: int | list[int]) -> list[bytes]:
+    """n uploads of a kind from the generator seeded by `seed` (a list seeds streams no integer does)."""
     rng = np.random.default_rng(seed)
     return [kind(rng) for _ in range(n)]

@@ -4,7 +4,8 @@ Each kind of training/ood_data.py (and the photographed digits of training/photo
 service's preprocessing and scored as the service scores it, with the calibration stored in the checkpoint
 (cvae-calibrate). An upload the preprocessing refuses (no ink: a 400) counts as flagged, since the user is
 told it is not usable. The ROC AUC is that of the score between the kind and the held-out real digits the
-calibration never saw (the odd positions of the test split): 1.0 separates them perfectly.
+calibration never saw (the odd positions of the test split): 1.0 separates them perfectly; the JSON also
+has each feature's own (model/ood.py), scored or not.
 Writes benchmarks/results/ood.json and prints a markdown table.
 """
 
@@ -20,15 +21,17 @@ import numpy as np
 import torch
 
 from model.checkpoint import load_checkpoint, load_tensors
-from model.ood import STATS_FILE, Calibration
+from model.ood import FEATURES, SCORED, STATS_FILE, Calibration
 from training.arguments import add_run_arguments, run_cli
 from training.calibrate import DEFAULT_FLAG_RATE, as_uploads, features_of, preprocessed
 from training.data import load_idx_split, load_split
 from training.ood_data import (
+    REPORT_FONTS,
     Kind,
     digit_png,
+    font_files,
     from_images,
-    letter,
+    letters,
     noise,
     pad_drawing,
     photo_crops,
@@ -63,7 +66,7 @@ def kinds(test_images: np.ndarray, per_kind: int) -> dict[str, tuple[bool, Kind]
         fashion = load_idx_split(FASHION_DIR).test_images[:per_kind]
         found["Fashion-MNIST"] = (False, from_images(fashion, lambda image, rng: digit_png(image)))
     found |= {
-        "letters (fonts)": (False, letter),
+        "letters (serif fonts)": (False, letters(font_files(REPORT_FONTS))),
         "photograph crops": (False, photo_crops(sample_photo())),
         "noise": (False, noise),
         "geometric shapes": (False, shapes),
@@ -86,17 +89,21 @@ def measure(
     threshold = calibration.threshold(flag_rate)
     split = load_split("npm", "data")
 
-    def scores_of(x: torch.Tensor) -> torch.Tensor:
-        return calibration.score(features_of(cvae.model, classifier, calibration.gaussians, x))
+    def features(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if not len(x):
+            return {name: torch.zeros(0) for name in FEATURES}
+        return features_of(cvae.model, classifier, calibration.gaussians, calibration.detector, x)
 
-    reference = scores_of(as_uploads(split.test_images[1::2], "held-out digits")[0])
+    reference = features(as_uploads(split.test_images[1::2], "held-out digits")[0])
+    reference_scores = calibration.score(reference)
     rows = []
     for name, (is_digit, kind) in kinds(split.test_images, per_kind).items():
-        n = min(per_kind, len(reference)) if is_digit else per_kind
+        n = min(per_kind, len(reference_scores)) if is_digit else per_kind
         started = time.perf_counter()
         x, kept = preprocessed(uploads(kind, n, seed), name)
         refused = int((~kept).sum())
-        scores = scores_of(x) if len(x) else torch.zeros(0)
+        found = features(x)
+        scores = calibration.score(found)
         flagged = refused + int((scores > threshold).sum())
         rows.append(
             {
@@ -105,7 +112,10 @@ def measure(
                 "uploads": n,
                 "refused_no_ink": refused,
                 "flagged": round(flagged / n, 4),
-                "roc_auc": None if is_digit else round(roc_auc(reference, scores), 4),
+                "roc_auc": None if is_digit else round(roc_auc(reference_scores, scores), 4),
+                "roc_auc_by_feature": None
+                if is_digit
+                else {feature: round(roc_auc(reference[feature], found[feature]), 4) for feature in FEATURES},
                 "seconds": round(time.perf_counter() - started, 1),
             }
         )
@@ -114,6 +124,7 @@ def measure(
         "flag_rate": flag_rate,
         "threshold": round(threshold, 4),
         "features": list(calibration.scales),
+        "scored": list(SCORED),
         "machine": platform.processor() or platform.machine(),
         "kinds": rows,
     }
