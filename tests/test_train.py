@@ -13,7 +13,7 @@ from model.device import autocast_dtype
 from training import cli
 from training import train as train_module
 from training.data import evenly_spaced, to_tensors
-from training.train import STATE_FILE, TrainConfig, test_negative_elbo, train
+from training.train import STATE_FILE, TrainConfig, mean_negative_elbo, train
 
 TINY_MLP = CVAEConfig(arch="mlp", latent_dim=4, hidden_dim=64)
 TINY_CONV = CVAEConfig(arch="conv", latent_dim=4, channels=4)
@@ -123,9 +123,9 @@ def test_eval_images_gives_the_per_epoch_test_elbo_of_an_evenly_spaced_subset(tm
     x, y = to_tensors(tiny_split.test_images[chosen], tiny_split.test_labels[chosen])
     assert len(x) == 10
     recorded = loaded.config["training"]["history"][0]["test_neg_elbo"]
-    assert recorded == pytest.approx(test_negative_elbo(loaded.model, x, y))
+    assert recorded == pytest.approx(mean_negative_elbo(loaded.model, x, y))
     assert recorded != pytest.approx(
-        test_negative_elbo(loaded.model, *to_tensors(tiny_split.test_images, tiny_split.test_labels))
+        mean_negative_elbo(loaded.model, *to_tensors(tiny_split.test_images, tiny_split.test_labels))
     )
 
 

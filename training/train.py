@@ -131,7 +131,7 @@ def _load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, Tensor]
 
 
 @torch.no_grad()
-def test_negative_elbo(model: CVAE, x: Tensor, y: Tensor, batch_size: int = 500, seed: int = 0) -> float:
+def mean_negative_elbo(model: CVAE, x: Tensor, y: Tensor, batch_size: int = 500, seed: int = 0) -> float:
     """Mean test -ELBO with one z per image and a fixed noise seed, for the per-epoch log line."""
     generator = torch.Generator(device=x.device).manual_seed(seed)
     total = sum(
@@ -227,7 +227,7 @@ def train(
             bar.set_postfix(loss=f"{running / seen:.2f}")
 
         model.eval()
-        test_loss = test_negative_elbo(model, x_test, y_test, seed=train_cfg.seed)
+        test_loss = mean_negative_elbo(model, x_test, y_test, seed=train_cfg.seed)
         history.append({"epoch": epoch + 1, "train_loss": running / seen, "test_neg_elbo": test_loss})
         if ddp.is_main:
             log.info(
