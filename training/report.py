@@ -17,14 +17,19 @@ COLUMNS = (
     ("label acc.", "label_inference_accuracy"),
     ("sample acc.", "conditional_sample_accuracy"),
     ("diversity (min ratio)", "diversity_ratio_min"),
+    ("CAS", "cas.synthetic"),
 )
+# Shares, shown as percentages; the other figures are nats or ratios.
+PERCENT = {"label_inference_accuracy", "conditional_sample_accuracy", "cas.synthetic"}
 
 
 def _cell(metrics: dict, key: str) -> str:
-    value = metrics.get(key)
-    if value is None:
+    value: object = metrics
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if not isinstance(value, int | float):
         return "-"
-    return f"{value:.1%}" if key.endswith("accuracy") else f"{value:.2f}"
+    return f"{value:.1%}" if key in PERCENT else f"{value:.2f}"
 
 
 def results_table(directories: list[Path]) -> str:
