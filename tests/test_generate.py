@@ -23,6 +23,7 @@ from model.dataset_files import (
     LABELS_FILE,
     NPZ_FILE,
     class_folder,
+    encode,
     safe_name,
     tar_stream,
 )
@@ -266,3 +267,27 @@ def test_the_tar_streams_known_sizes_and_holds_the_rest() -> None:
         assert tar.extractfile("a").read() == b"12345"
     with pytest.raises(ValueError, match="4 bytes, not the 5"):
         b"".join(tar_stream([("a", b"1234")], {"a": 5}))
+
+
+@pytest.mark.parametrize("format", ["npz", "idx"])
+@torch.inference_mode()
+def test_a_download_is_made_a_chunk_at_a_time(tiny_cvae: CVAE, format: str) -> None:
+    """What /v1/dataset holds without min_confidence (docs/dataset.md): the pieces of its body come as the
+    chunks are decoded, none larger than one chunk's images and a file header, not the whole dataset."""
+    chunk_rows, per_class = 16, 40
+    made = synthesis(tiny_cvae, DatasetSpec(per_class, seed=1), chunk_rows)
+    decoded = 0
+
+    def counted(chunks):
+        nonlocal decoded
+        for chunk in chunks:
+            decoded += len(chunk.tiles)
+            yield chunk
+
+    one_chunk = chunk_rows * 28 * 28
+    largest, pieces = 0, 0
+    for _, data in encode(format, made, counted(made)):
+        largest, pieces = max(largest, len(data)), pieces + 1
+        assert decoded <= chunk_rows * (pieces + 1)  # nothing is decoded far ahead of what is sent
+    assert decoded == 10 * per_class and pieces >= 10 * per_class // chunk_rows
+    assert largest <= one_chunk + 1024
