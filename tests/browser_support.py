@@ -79,8 +79,12 @@ def launch_chromium(playwright: Playwright) -> Browser:
 
 
 def generate(page: Page, digit: int) -> None:
-    """Click a digit button and wait for its grid."""
+    """Click a digit button and wait for its grid, after the grid the page opens on (the section is busy
+    from the moment a request is sent until its answer is shown)."""
+    busy = page.locator("#generate[aria-busy=true]")
+    busy.wait_for(state="detached")
     page.get_by_role("button", name=str(digit), exact=True).click()
+    busy.wait_for(state="detached")
     page.locator("#grid img").first.wait_for()
 
 

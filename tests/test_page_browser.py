@@ -190,6 +190,36 @@ def test_bad_upload_shows_a_readable_error(
     sync_api.expect(desktop.page.locator("#analysis")).to_be_hidden()
 
 
+def test_the_page_opens_on_samples_and_an_error_takes_them_away(desktop: Visit) -> None:
+    page = desktop.page
+    sync_api.expect(page.locator("#grid img")).to_have_count(16)  # the digit chosen, without a click
+    sync_api.expect(page.get_by_role("link", name="Download PNG")).to_be_visible()
+    assert page.get_by_label("How many").get_attribute("max") == "256"  # the API's CVAE_MAX_N
+    page.get_by_label("Seed (optional)").fill(str(2**60))  # over the API's largest seed: a 422
+    page.get_by_role("button", name="Generate").click()
+    sync_api.expect(page.locator("#generate").get_by_role("alert")).to_be_visible()
+    sync_api.expect(page.locator("#grid img")).to_have_count(0)
+    sync_api.expect(page.get_by_role("link", name="Download PNG")).to_be_hidden()
+    sync_api.expect(page.locator("#seed-used")).to_have_text("")
+
+
+def test_a_bad_upload_or_clear_takes_the_previous_reading_away(desktop: Visit, tmp_path: Path) -> None:
+    page = desktop.page
+    write_digit(page)
+    expect_reading(page)
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"not an image\n")
+    page.get_by_label("Upload an image").set_input_files(path)
+    sync_api.expect(page.locator("#reconstruct").get_by_role("alert")).to_be_visible()
+    sync_api.expect(page.locator("#analysis")).to_be_hidden()
+    sync_api.expect(page.locator("#transfer-images img")).to_have_count(0)
+    write_digit(page)
+    expect_reading(page)
+    page.get_by_role("button", name="Clear").click()
+    sync_api.expect(page.locator("#analysis")).to_be_hidden()
+    sync_api.expect(page.locator("#transfer-images img")).to_have_count(0)
+
+
 def test_interpolation_strip_between_two_seeds(desktop: Visit) -> None:
     page = desktop.page
     generate(page, 2)

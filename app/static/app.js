@@ -8,13 +8,15 @@ const pngSource = (base64) => `data:image/png;base64,${base64}`;
 // A square grid, as /v1/sample.png makes by default.
 const gridColumns = (count) => Math.ceil(Math.sqrt(count));
 
-// Runs `task` with the section marked busy; its error, if any, becomes the text of the section's alert.
-async function withErrorsIn(alert, section, task) {
+// Runs `task` with the section marked busy; its error, if any, becomes the text of the section's alert,
+// and `clear` takes away the previous result, which no longer answers what was asked.
+async function withErrorsIn(alert, section, task, clear) {
   alert.hidden = true;
   section.setAttribute("aria-busy", "true");
   try {
     await task();
   } catch (error) {
+    clear();
     alert.textContent = error.message;
     alert.hidden = false;
   } finally {
@@ -101,19 +103,30 @@ $("temperature").addEventListener("input", (event) => {
   $("temperature-value").value = Number(event.target.value).toFixed(1);
 });
 
+function clearGrid() {
+  $("grid").replaceChildren();
+  $("seed-used").textContent = "";
+  $("download").hidden = true;
+}
+
+// Each click on a class asks again; only the latest answer is shown, whatever order they arrive in.
+let latestGeneration = 0;
+
 generateForm.addEventListener("submit", (event) => {
   event.preventDefault();
+  const generation = ++latestGeneration;
   const digit = selectedDigit();
   const seed = $("seed").value === "" ? null : Number($("seed").value);
   const n = Number($("count").value);
   const request = { model: chosenModel, label: digit, n, seed, temperature: Number($("temperature").value) };
   withErrorsIn($("generate-error"), $("generate"), async () => {
     const result = await postJSON("/v1/sample", request);
+    if (generation !== latestGeneration) return;
     showImages($("grid"), result.images, (i) => `Generated ${className(digit)}, number ${i + 1}`);
     $("grid").style.setProperty("--columns", gridColumns(result.images.length));
     $("seed-used").textContent = `Seed used: ${result.seed} (enter it as the seed to get these again)`;
     await offerDownload(`digit-${digit}-seed-${result.seed}.png`);
-  });
+  }, clearGrid);
 });
 
 // The grid as one PNG, drawn from the images on the page, so the file holds exactly what is shown.
@@ -147,7 +160,7 @@ $("explore-form").addEventListener("submit", (event) => {
   withErrorsIn($("explore-error"), $("explore"), async () => {
     const result = await postJSON("/v1/interpolate", request);
     showImages($("strip"), result.images, (i) => `${className(digit)}, step ${i + 1} of ${result.steps}`);
-  });
+  }, () => $("strip").replaceChildren());
 });
 
 // Reconstruct and transfer --------------------------------------------------------------------------------
@@ -165,7 +178,12 @@ function analyse(file) {
     if (analysis !== latestAnalysis) return;
     showReading(reading);
     showImages($("transfer-images"), transfer.images, (label) => `Your style as ${className(label)}`);
-  });
+  }, hideReading);
+}
+
+function hideReading() {
+  $("analysis").hidden = true;
+  $("transfer-images").replaceChildren();
 }
 
 function argmax(values) {
@@ -206,7 +224,13 @@ function showReading(reading) {
 }
 
 const pad = createPad($("pad"), async () => analyse(await pad.toFile()));
-$("clear").addEventListener("click", () => pad.clear());
+$("clear").addEventListener("click", () => {
+  latestAnalysis++; // an answer still on its way is for the drawing just cleared
+  pad.clear();
+  $("file").value = "";
+  $("reconstruct-error").hidden = true;
+  hideReading();
+});
 $("file").addEventListener("change", (event) => {
   if (event.target.files.length) analyse(event.target.files[0]);
 });
@@ -217,3 +241,6 @@ $("pad").addEventListener("drop", (event) => {
 });
 
 $("api-key").addEventListener("input", (event) => useApiKey(event.target.value));
+
+// The page opens on samples of the digit chosen, not on an empty grid.
+generateForm.requestSubmit();
