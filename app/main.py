@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from app.batched import ServedModels
 from app.dependencies import api_key_check
@@ -63,7 +64,12 @@ def create_app(settings: Settings, preloaded: list[ModelService] | None = None) 
     """The service for `settings`; the models load when the app starts (its lifespan), not here, unless
     they are given already loaded (cvae-serve loads them first, to stop with one line if they are broken)."""
     configure_logging(settings.log_level)
-    app = FastAPI(title="cvae-digits", version="1", description=DESCRIPTION, lifespan=lifespan)
+    # FastAPIOffline: /docs with Swagger UI's files served by this app, not a CDN, so the API's documentation
+    # renders on a machine without internet, as the page does. No /redoc: ReDoc's page fetches its maker's
+    # logo from their CDN all the same.
+    app = FastAPIOffline(
+        title="cvae-digits", version="1", description=DESCRIPTION, lifespan=lifespan, redoc_url=None
+    )
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.state.models = None

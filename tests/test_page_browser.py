@@ -309,3 +309,12 @@ def test_a_held_out_digit_gets_no_such_note(desktop: Visit, tmp_path: Path, offl
     desktop.page.get_by_label("Upload an image").set_input_files(path)
     expect_reading(desktop.page)
     sync_api.expect(desktop.page.locator("#not-like-training")).to_be_hidden()
+
+
+def test_the_api_docs_render_with_nothing_from_another_host(browser: sync_api.Browser, base_url: str) -> None:
+    """Swagger UI comes from the package (fastapi-offline), not a CDN: /docs renders offline."""
+    with visiting(browser, base_url + "/docs", DESKTOP) as opened:
+        sync_api.expect(opened.page.locator(".swagger-ui .info .title")).to_contain_text("cvae-digits")
+        sync_api.expect(opened.page.get_by_text("/v1/sample", exact=False).first).to_be_visible()
+        hosts = {urlsplit(url).netloc for url in opened.requests if not url.startswith("data:")}
+        assert hosts == {urlsplit(base_url).netloc}, hosts
