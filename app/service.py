@@ -309,13 +309,3 @@ def load_services(settings: Settings) -> list[ModelService]:
     if len(set(names)) < len(names):
         raise ValueError(f"two served models share a name: {names} (the name in each config.json)")
     return services
-
-
-def slerp(start: Tensor, end: Tensor, t: Tensor) -> Tensor:
-    """Spherical interpolation (White 2016): under a Gaussian prior the straight line between two typical
-    latents passes through atypically short vectors, the great circle keeps their norm."""
-    omega = torch.arccos(torch.clamp(torch.nn.functional.cosine_similarity(start, end, dim=0), -1.0, 1.0))
-    t = t[:, None]
-    if omega.abs() < 1e-4 or (torch.pi - omega).abs() < 1e-4:  # (anti)parallel: no unique great circle
-        return (1 - t) * start + t * end
-    return (torch.sin((1 - t) * omega) * start + torch.sin(t * omega) * end) / torch.sin(omega)

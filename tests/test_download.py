@@ -1,6 +1,7 @@
 """The MNIST downloader, tested against files served from 127.0.0.1, never the internet."""
 
 import hashlib
+import re
 import threading
 from functools import partial
 from http.server import HTTPServer, SimpleHTTPRequestHandler
@@ -43,7 +44,7 @@ def test_official_names_and_checksums() -> None:
         "t10k-images-idx3-ubyte.gz",
         "t10k-labels-idx1-ubyte.gz",
     }
-    assert all(len(s) == 64 and int(s, 16) >= 0 for s in MNIST_FILES.values())
+    assert all(re.fullmatch("[0-9a-f]{64}", s) for s in MNIST_FILES.values())
 
 
 def test_download_verifies_and_loads(tmp_path, mirror) -> None:
@@ -73,5 +74,7 @@ def test_checksum_mismatch_is_refused_and_leaves_nothing(tmp_path, mirror) -> No
 def test_existing_good_files_are_not_fetched_again(tmp_path, mirror) -> None:
     url, sums = mirror
     download_mnist(tmp_path, mirrors=(url,), files=sums)
+    written = {name: (tmp_path / name).stat().st_mtime_ns for name in sums}
     # A second call with no reachable mirror succeeds: everything is already there and verified.
-    download_mnist(tmp_path, mirrors=("http://127.0.0.1:9/",), files=sums)
+    assert download_mnist(tmp_path, mirrors=("http://127.0.0.1:9/",), files=sums) == tmp_path
+    assert {name: (tmp_path / name).stat().st_mtime_ns for name in sums} == written

@@ -43,8 +43,8 @@ from app.schemas import (
     label_or_digit,
     request_error,
 )
-from app.service import slerp
 from model.cvae import class_labels
+from model.interpolation import slerp
 from model.legible import TooFewLegibleError
 
 router = APIRouter(
