@@ -238,6 +238,7 @@ def test_keyboard_alone_picks_a_digit(desktop: Visit) -> None:
     else:
         pytest.fail("Tab never reached the digit 3")
     page.keyboard.press("Enter")
+    sync_api.expect(page.locator("#grid img").first).to_have_attribute("alt", "Generated 3, number 1")
     sync_api.expect(page.locator("#grid img")).to_have_count(16)
     sync_api.expect(page.get_by_role("button", name="3", exact=True)).to_have_attribute(
         "aria-pressed", "true"
@@ -289,8 +290,9 @@ def test_the_model_menu_switches_to_fashion(desktop: Visit) -> None:
     sync_api.expect(page.locator("#classes-legend")).to_have_text("Class")
     sync_api.expect(page.locator(".digit")).to_have_count(10)
     page.get_by_role("button", name="Sneaker").click()
+    # Waits for the sneakers to replace the grid of 7s the page opened on.
+    sync_api.expect(page.locator("#grid img").first).to_have_attribute("alt", "Generated Sneaker, number 1")
     sync_api.expect(page.locator("#grid img")).to_have_count(16)
-    assert page.locator("#grid img").first.get_attribute("alt") == "Generated Sneaker, number 1"
     page.get_by_label("Model").select_option("cvae-mnist")
     sync_api.expect(page.locator("#classes-legend")).to_have_text("Digit")
 
