@@ -29,7 +29,7 @@ format: install
 test: lint
 	$(BIN)/pytest
 
-# The shipped models, trained from scratch on the offline data (see README, "Reproduce").
+# The shipped models, trained from scratch on the offline data (docs/model.md, "Reproduce").
 train-classifier: install
 	$(BIN)/cvae-train-classifier --out checkpoints/digit-classifier
 
@@ -103,7 +103,7 @@ robustness: install
 audit: install
 	$(BIN)/python tests/audit.py
 
-# The shipped checkpoints over HTTP on port 8000 (settings: CVAE_* variables, see README).
+# The shipped checkpoints over HTTP on port 8000 (settings: CVAE_* variables, docs/api.md).
 serve: install
 	$(BIN)/cvae-serve --port 8000
 
@@ -111,7 +111,7 @@ serve: install
 screenshots: install
 	$(BIN)/python tests/page_screenshots.py
 
-# The Docker image built offline and served from, as CI does it (README, "Docker"): needs root, and says
+# The Docker image built offline and served from, as CI does it (docs/docker.md): needs root, and says
 # SKIPPED where Docker cannot run.
 docker-smoke: install
 	PYTHON=$(BIN)/python docker/smoke-test.sh
@@ -131,7 +131,7 @@ calibrate: install
 	$(BIN)/cvae-calibrate checkpoints/cvae-fashion --classifier checkpoints/fashion-classifier $(FASHION_DATA) \
 		--threads 1
 
-# Every figure of "Answers you can trust" in the README: phone photos read (benchmarks/results/photos.json),
+# Every figure of docs/trust.md: phone photos read (benchmarks/results/photos.json),
 # is_digit per kind of upload (benchmarks/results/ood.json), min_confidence per digit (legible.json).
 trust: install legible
 	$(BIN)/python -m training.photo_accuracy

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
@@ -35,6 +35,7 @@ class _Pending(Generic[Item, Result]):
     future: asyncio.Future[Result] = field(repr=False)
 
 
+@dataclass(eq=False)
 class MicroBatcher(Generic[Item, Result]):
     """Runs `run(items) -> results` (one result per item, in order) for batches of concurrent submissions.
 
@@ -42,23 +43,16 @@ class MicroBatcher(Generic[Item, Result]):
     fails only its own caller. With `enabled=False` every item runs alone, in the same executor.
     """
 
-    def __init__(
-        self,
-        run: Callable[[Sequence[Item]], Sequence[Result]],
-        executor: Executor,
-        *,
-        max_rows: int,
-        max_wait: float,
-        concurrency: int = 1,
-        enabled: bool = True,
-        name: str = "batch",
-    ) -> None:
-        self._run = run
-        self._executor = executor
-        self.max_rows = max_rows
-        self.max_wait = max_wait
-        self.enabled = enabled
-        self.name = name
+    run: Callable[[Sequence[Item]], Sequence[Result]]
+    executor: Executor
+    _: KW_ONLY
+    max_rows: int
+    max_wait: float
+    concurrency: InitVar[int] = 1
+    enabled: bool = True
+    name: str = "batch"
+
+    def __post_init__(self, concurrency: int) -> None:
         self._queue: deque[_Pending[Item, Result]] = deque()
         self._queued_rows = 0
         self._arrived = asyncio.Event()
@@ -180,7 +174,7 @@ class MicroBatcher(Generic[Item, Result]):
         self._observers.append(observe)
 
     async def _execute(self, items: list[Item]) -> Sequence[Result]:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, items)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self.run, items)
 
 
 def _settle(

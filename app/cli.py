@@ -2,19 +2,20 @@
 
 The checkpoints are loaded here before uvicorn starts, so that a missing or corrupt one stops start-up with
 one line on stderr and a non-zero exit instead of a worker's traceback. With one worker (the default) the
-app serves those very models; with --workers N, each worker process loads its own copy, its settings
-(the options below included) passed down as CVAE_* environment variables.
+app serves those very models; with --workers N, each worker process loads its own copy from the same
+Settings object, which uvicorn's supervisor hands to the workers with the rest of its configuration.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+from functools import partial
 from pathlib import Path
 
 import uvicorn
 from pydantic import ValidationError
+from uvicorn.supervisors import Multiprocess
 
 from app.main import create_app
 from app.protocol import http_protocol
@@ -23,11 +24,7 @@ from app.settings import Settings
 from model.checkpoint import CheckpointError
 
 # Options that override a setting; left out, the environment's value or the setting's default holds.
-_SETTINGS_OPTIONS = {
-    "checkpoint": "CVAE_CHECKPOINT",
-    "classifier": "CVAE_CLASSIFIER",
-    "device": "CVAE_DEVICE",
-}
+_SETTINGS_OPTIONS = ("checkpoint", "classifier", "device")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -100,9 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers == 1:
         uvicorn.run(create_app(settings, services), **options)
         return 0
-    # Worker processes start afresh: they read their settings from the environment and load their own models.
+    # Worker processes start afresh and each loads its own models: the ones loaded here were the check.
     del services
-    for option, value in overrides.items():
-        os.environ[_SETTINGS_OPTIONS[option]] = str(value)
-    uvicorn.run("app.main:build_app", factory=True, workers=args.workers, **options)
+    config = uvicorn.Config(partial(create_app, settings), factory=True, workers=args.workers, **options)
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
     return 0

@@ -24,12 +24,12 @@ DRAIN_SECONDS = 10.0
 UNMATCHED_ROUTE = "unmatched"
 
 
+@dataclass(eq=False)
 class AccessLogMiddleware:
     """One log line per request (client, method, path, status, latency) and the same in the metrics."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
+    app: ASGIApp
+    metrics: Metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,6 +64,7 @@ class _Body:
     more: bool  # whether the client had more to send when reading stopped
 
 
+@dataclass(eq=False)
 class BodyLimitMiddleware:
     """413 for a body over its limit: decided at once from Content-Length, else as soon as the count passes;
     408 for a body not received in full within `timeout_s` of the headers, so that a client trickling a body
@@ -80,21 +81,12 @@ class BodyLimitMiddleware:
     an answer, and a server that closes on it mid-body leaves it with "connection reset" instead of the 413.
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        max_bytes: int,
-        max_json_bytes: int,
-        timeout_s: float,
-        drain_bytes: int = DRAIN_BYTES,
-        drain_seconds: float = DRAIN_SECONDS,
-    ) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        self.max_json_bytes = max_json_bytes
-        self.timeout_s = timeout_s
-        self.drain_bytes = drain_bytes
-        self.drain_seconds = drain_seconds
+    app: ASGIApp
+    max_bytes: int
+    max_json_bytes: int
+    timeout_s: float
+    drain_bytes: int = DRAIN_BYTES
+    drain_seconds: float = DRAIN_SECONDS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

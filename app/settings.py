@@ -29,7 +29,7 @@ SHIPPED_EXTRA_MODELS = [
 
 
 class Settings(BaseSettings):
-    """Every knob of the service; the README (section "Serving") lists each with its environment variable."""
+    """Every knob of the service; docs/api.md (section "Settings") lists each with its environment name."""
 
     model_config = SettingsConfigDict(env_prefix="CVAE_", frozen=True)
 

@@ -51,36 +51,24 @@ Routes = dict[str, tuple[Request, int]]
 
 @dataclass(frozen=True)
 class Profile:
-    """How long and how hard each measurement runs; `smoke` is the same code path in seconds."""
+    """How long and how hard each measurement runs. The defaults are the full run's; `smoke` is the same
+    code path in seconds."""
 
     name: str
-    duration_s: int  # each wrk run
-    concurrencies: tuple[int, ...]
-    reference_connections: int  # where the ratios are taken
-    warmup_s: int  # a discarded wrk run before each route's measurements; 0: none
-    latency_ns: tuple[int, ...]
-    latency_duration_s: int
-    memory_requests: int  # per phase; two phases
-    memory_connections: int
-    batching_rounds: int  # interleaved c1 runs on each of the batching on/off servers; 0: not run
-    workers2: bool
-    in_process_run_s: float  # each of the decoder's three timed runs
+    duration_s: int = 5  # each wrk run
+    concurrencies: tuple[int, ...] = (1, 16, 64)
+    reference_connections: int = 16  # where the ratios are taken
+    warmup_s: int = 1  # a discarded wrk run before each route's measurements; 0: none
+    latency_ns: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+    latency_duration_s: int = 3
+    memory_requests: int = 20_000  # per phase; two phases
+    memory_connections: int = 32
+    batching_rounds: int = 3  # interleaved c1 runs on each of the batching on/off servers; 0: not run
+    workers2: bool = True
+    in_process_run_s: float = 1.0  # each of the decoder's three timed runs
 
 
-FULL = Profile(
-    name="full",
-    duration_s=5,
-    concurrencies=(1, 16, 64),
-    reference_connections=16,
-    warmup_s=1,
-    latency_ns=(1, 2, 4, 8, 16, 32, 64, 128, 256),
-    latency_duration_s=3,
-    memory_requests=20_000,
-    memory_connections=32,
-    batching_rounds=3,
-    workers2=True,
-    in_process_run_s=1.0,
-)
+FULL = Profile(name="full")
 SMOKE = Profile(
     name="smoke",
     duration_s=1,

@@ -11,26 +11,15 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypedDict, TypeVar, Unpack
 
 import httpx
 import numpy as np
 
+from client import types
 from client.download import attachment_name
 from client.errors import CVAEError, error_from_response
 from client.images import ImageInput, upload_file
-from client.types import (
-    DatasetDownload,
-    Decoded,
-    Encoding,
-    Interpolation,
-    ModelInfo,
-    ModelList,
-    Reconstruction,
-    SampleGrid,
-    Samples,
-    Transfer,
-)
 
 T = TypeVar("T")
 Latents = Sequence[Sequence[float]] | Sequence[float] | np.ndarray
@@ -79,69 +68,49 @@ def _read_json(parse: Callable[[Any], T]) -> Callable[[httpx.Response], T]:
 # Generation ------------------------------------------------------------------------------------------
 
 
-def sample(
-    digit: int | None = None,
-    n: int = 1,
-    *,
-    label: int | None = None,
-    seed: int | None = None,
-    temperature: float | None = None,
-    min_confidence: float | None = None,
-    model: str | None = None,
-) -> Call[Samples]:
-    """New images of a class from the prior (POST /v1/sample). The same seed gives the same images;
-    with min_confidence, only images the model's classifier reads as the class that surely."""
-    body = _given(
-        digit=digit,
-        label=label,
-        n=n,
-        seed=seed,
-        temperature=temperature,
-        min_confidence=min_confidence,
-        model=model,
-    )
-    return Call("POST", "/v1/sample", _read_json(Samples.from_json), json=body)
+class SampleOptions(TypedDict, total=False):
+    """What sample() and sample_png() take besides the class and the count, each left to the service's
+    default when not given."""
+
+    label: int | None
+    seed: int | None
+    temperature: float | None
+    min_confidence: float | None
+    model: str | None
+
+
+def sample(digit: int | None = None, n: int = 1, **options: Unpack[SampleOptions]) -> Call[types.Samples]:
+    """New images of a class from the prior (POST /v1/sample): `label` (or `digit`), `seed`, `temperature`,
+    `min_confidence`, `model`. The same seed gives the same images; with min_confidence, only images the
+    model's classifier reads as the class that surely."""
+    body = _given(digit=digit, n=n, **options)
+    return Call("POST", "/v1/sample", _read_json(types.Samples.from_json), json=body)
 
 
 def sample_png(
-    digit: int | None = None,
-    n: int = 1,
-    *,
-    label: int | None = None,
-    seed: int | None = None,
-    temperature: float | None = None,
-    min_confidence: float | None = None,
-    nrow: int | None = None,
-    model: str | None = None,
-) -> Call[SampleGrid]:
-    """The same images as sample() with these arguments, as one PNG grid (GET /v1/sample.png), `nrow`
+    digit: int | None = None, n: int = 1, *, nrow: int | None = None, **options: Unpack[SampleOptions]
+) -> Call[types.SampleGrid]:
+    """The same images as sample() with the same arguments, as one PNG grid (GET /v1/sample.png), `nrow`
     images a row (default: a square grid)."""
-    params = _given(
-        digit=digit,
-        label=label,
-        n=n,
-        seed=seed,
-        temperature=temperature,
-        min_confidence=min_confidence,
-        nrow=nrow,
-        model=model,
-    )
+    params = _given(digit=digit, n=n, nrow=nrow, **options)
 
-    def read(response: httpx.Response) -> SampleGrid:
+    def read(response: httpx.Response) -> types.SampleGrid:
         headers = response.headers
-        return SampleGrid(png=response.content, seed=int(headers["X-Seed"]), draws=int(headers["X-Draws"]))
+        return types.SampleGrid(
+            png=response.content, seed=int(headers["X-Seed"]), draws=int(headers["X-Draws"])
+        )
 
     return Call("GET", "/v1/sample.png", read, params=params)
 
 
 def decode(
     z: Latents, digit: int | None = None, *, label: int | None = None, model: str | None = None
-) -> Call[Decoded]:
+) -> Call[types.Decoded]:
     """Images of a class from given latents (POST /v1/decode): (N, latent_dim), or one vector."""
     rows = np.asarray(z, dtype=np.float64)
     rows = rows[None] if rows.ndim == 1 else rows
     body = _given(z=rows.tolist(), digit=digit, label=label, model=model)
-    return Call("POST", "/v1/decode", _read_json(Decoded.from_json), json=body)
+    return Call("POST", "/v1/decode", _read_json(types.Decoded.from_json), json=body)
 
 
 def interpolate(
@@ -153,7 +122,7 @@ def interpolate(
     temperature: float | None = None,
     label: int | None = None,
     model: str | None = None,
-) -> Call[Interpolation]:
+) -> Call[types.Interpolation]:
     """A walk in latent space between two seeds (drawn as sample() draws them) or two latent vectors,
     `steps` images with both ends (POST /v1/interpolate; default 8). Give seeds or z, not both."""
     body = _given(
@@ -165,7 +134,7 @@ def interpolate(
         label=label,
         model=model,
     )
-    return Call("POST", "/v1/interpolate", _read_json(Interpolation.from_json), json=body)
+    return Call("POST", "/v1/interpolate", _read_json(types.Interpolation.from_json), json=body)
 
 
 # Uploads ---------------------------------------------------------------------------------------------
@@ -178,40 +147,40 @@ def _upload(image: ImageInput, digit: int | None, label: int | None, model: str 
 
 def reconstruct(
     image: ImageInput, digit: int | None = None, *, label: int | None = None, model: str | None = None
-) -> Call[Reconstruction]:
+) -> Call[types.Reconstruction]:
     """An image (path, bytes, PIL image or array; either polarity, any size), preprocessed like MNIST,
     encoded and decoded again (POST /v1/reconstruct). Without digit or label, the classifier infers it."""
     upload = _upload(image, digit, label, model)
-    return Call("POST", "/v1/reconstruct", _read_json(Reconstruction.from_json), **upload)
+    return Call("POST", "/v1/reconstruct", _read_json(types.Reconstruction.from_json), **upload)
 
 
 def encode(
     image: ImageInput, digit: int | None = None, *, label: int | None = None, model: str | None = None
-) -> Call[Encoding]:
+) -> Call[types.Encoding]:
     """q(z|x, label) of an image (POST /v1/encode); the label inferred when not given."""
     upload = _upload(image, digit, label, model)
-    return Call("POST", "/v1/encode", _read_json(Encoding.from_json), **upload)
+    return Call("POST", "/v1/encode", _read_json(types.Encoding.from_json), **upload)
 
 
 def transfer(
     image: ImageInput, digit: int | None = None, *, label: int | None = None, model: str | None = None
-) -> Call[Transfer]:
+) -> Call[types.Transfer]:
     """The image's style (its posterior mean) written as every class of the model (POST /v1/transfer)."""
     upload = _upload(image, digit, label, model)
-    return Call("POST", "/v1/transfer", _read_json(Transfer.from_json), **upload)
+    return Call("POST", "/v1/transfer", _read_json(types.Transfer.from_json), **upload)
 
 
 # The models ------------------------------------------------------------------------------------------
 
 
-def model(name: str | None = None) -> Call[ModelInfo]:
+def model(name: str | None = None) -> Call[types.ModelInfo]:
     """A served model's card (GET /v1/model): by default the default model's."""
-    return Call("GET", "/v1/model", _read_json(ModelInfo.from_json), params=_given(model=name))
+    return Call("GET", "/v1/model", _read_json(types.ModelInfo.from_json), params=_given(model=name))
 
 
-def models() -> Call[ModelList]:
+def models() -> Call[types.ModelList]:
     """Every served model, and which is the default (GET /v1/models)."""
-    return Call("GET", "/v1/models", _read_json(ModelList.from_json))
+    return Call("GET", "/v1/models", _read_json(types.ModelList.from_json))
 
 
 # Datasets --------------------------------------------------------------------------------------------
@@ -226,7 +195,7 @@ def dataset(
     min_confidence: float | None = None,
     model: str | None = None,
     to: str | os.PathLike[str] | None = None,
-) -> Call[DatasetDownload]:
+) -> Call[types.DatasetDownload]:
     """A labelled synthetic dataset, `per_class` images of each class (GET /v1/dataset): the same bytes
     as `cvae-generate` writes for these arguments. Streamed to `to` (a file, or a directory for the
     service's file name; made when it ends with a slash) without being held in memory; without `to`,
@@ -243,9 +212,9 @@ def dataset(
     def name(response: httpx.Response) -> str:
         return attachment_name(response) or f"dataset.{format}"
 
-    def download(response: httpx.Response, path: Path | None, content: bytes | None) -> DatasetDownload:
+    def download(response: httpx.Response, path: Path | None, content: bytes | None) -> types.DatasetDownload:
         used = response.headers.get("X-Seed")
-        return DatasetDownload(
+        return types.DatasetDownload(
             filename=name(response), seed=None if used is None else int(used), path=path, content=content
         )
 

@@ -16,16 +16,19 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from client.errors import CVAEError
 from client.images import to_pil
 from client.transport import DEFAULT_TIMEOUT_S, DEFAULT_URL, Client
-from client.types import Decision, Encoding, ModelInfo
+from client.types import Decision, Encoding, JSONAnswer, ModelInfo, ModelList, Reconstruction
 
 Command = Callable[[Client, argparse.Namespace], None]
+A = TypeVar("A", bound=JSONAnswer)
+Ask = Callable[[Client, argparse.Namespace], A]
+Show = Callable[[A, argparse.Namespace], None]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,24 +52,40 @@ def _fail(message: str) -> int:
 
 
 def sample(cvae: Client, args: argparse.Namespace) -> None:
-    grid = cvae.sample_png(
-        label=args.label,
-        n=args.n,
-        seed=args.seed,
-        temperature=args.temperature,
-        min_confidence=args.min_confidence,
-        nrow=args.nrow,
-        model=args.model,
-    )
+    grid = cvae.sample_png(label=args.label, n=args.n, nrow=args.nrow, **_generation_options(args))
     args.output.write_bytes(grid.png)
     print(f"wrote {args.output}: {args.n} images, seed {grid.seed} (--seed {grid.seed} gives them again)")
 
 
-def reconstruct(cvae: Client, args: argparse.Namespace) -> None:
-    answer = cvae.reconstruct(args.image, label=args.label, model=args.model)
-    if args.json:
-        _print_json(answer.raw)
-        return
+def _generation_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options that sample and dataset share, as the client's keyword arguments."""
+    return {
+        "seed": args.seed,
+        "temperature": args.temperature,
+        "min_confidence": args.min_confidence,
+        "model": args.model,
+    }
+
+
+def _answered(ask: Ask[A]) -> Callable[[Show[A]], Command]:
+    """A command with --json, from the function that shows `ask`'s answer for reading: the --json handling
+    in one place, so that each such command prints the service's answer as it is the same way."""
+
+    def command(show: Show[A]) -> Command:
+        def run(cvae: Client, args: argparse.Namespace) -> None:
+            answer = ask(cvae, args)
+            if args.json:
+                _print_json(answer.raw)
+            else:
+                show(answer, args)
+
+        return run
+
+    return command
+
+
+@_answered(lambda cvae, args: cvae.reconstruct(args.image, label=args.label, model=args.model))
+def reconstruct(answer: Reconstruction, args: argparse.Namespace) -> None:
     _print_decision(answer)
     loss = answer.loss
     print(f"loss: rec {loss.rec:.1f}, kld {loss.kld:.1f}, elbo {loss.elbo:.1f} nats")
@@ -75,46 +94,29 @@ def reconstruct(cvae: Client, args: argparse.Namespace) -> None:
         print(f"wrote {args.output}")
 
 
-def encode(cvae: Client, args: argparse.Namespace) -> None:
-    answer = cvae.encode(args.image, label=args.label, model=args.model)
-    if args.json:
-        _print_json(answer.raw)
-        return
+@_answered(lambda cvae, args: cvae.encode(args.image, label=args.label, model=args.model))
+def encode(answer: Encoding, args: argparse.Namespace) -> None:
     _print_decision(answer)
     _print_latent(answer)
 
 
-def model(cvae: Client, args: argparse.Namespace) -> None:
-    info = cvae.model(args.name)
-    if args.json:
-        _print_json(info.raw)
-        return
+@_answered(lambda cvae, args: cvae.model(args.name))
+def model(info: ModelInfo, args: argparse.Namespace) -> None:
     print(_model_line(info))
     print(f"classes: {', '.join(info.class_names)}")
     scalars = {name: value for name, value in info.metrics.items() if isinstance(value, int | float)}
     print(f"metrics: {', '.join(f'{name} {value}' for name, value in scalars.items())}")
 
 
-def models(cvae: Client, args: argparse.Namespace) -> None:
-    listed = cvae.models()
-    if args.json:
-        _print_json(listed.raw)
-        return
+@_answered(lambda cvae, args: cvae.models())
+def models(listed: ModelList, args: argparse.Namespace) -> None:
     for info in listed.models:
         default = " (default)" if info.name == listed.default else ""
         print(f"{_model_line(info)}{default}; classes: {', '.join(info.class_names)}")
 
 
 def dataset(cvae: Client, args: argparse.Namespace) -> None:
-    download = cvae.dataset(
-        args.per_class,
-        args.format,
-        seed=args.seed,
-        temperature=args.temperature,
-        min_confidence=args.min_confidence,
-        model=args.model,
-        to=args.output,
-    )
+    download = cvae.dataset(args.per_class, args.format, to=args.output, **_generation_options(args))
     assert download.path is not None  # given `to`, the client writes the file
     seed = "" if download.seed is None else f", seed {download.seed}"
     print(f"wrote {download.path} ({download.path.stat().st_size} bytes{seed})")

@@ -68,7 +68,19 @@ def _connection(url: str | None, api_key: str | None) -> tuple[str, dict[str, st
 
 
 class _Endpoints:
-    """The API, shared by both clients."""
+    """The API and the connection's settings, shared by both clients; each names the httpx client it sends
+    with."""
+
+    _http_class: type[httpx.Client] | type[httpx.AsyncClient]
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self.url, headers = _connection(url, api_key)
+        self._http = self._http_class(base_url=self.url, headers=headers, timeout=timeout)
 
     sample = Endpoint(calls.sample)
     sample_png = Endpoint(calls.sample_png)
@@ -91,14 +103,8 @@ class Client(_Endpoints):
     method raises CVAEError when there is no usable answer.
     """
 
-    def __init__(
-        self,
-        url: str | None = None,
-        api_key: str | None = None,
-        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT_S,
-    ) -> None:
-        self.url, headers = _connection(url, api_key)
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+    _http_class = httpx.Client
+    _http: httpx.Client
 
     def send(self, call: Call[T]) -> T:
         """A Call of `client.calls` sent (what every method does): its answer read, or CVAEError. Always
@@ -131,14 +137,8 @@ class AsyncClient(_Endpoints):
     """The same as Client, for asyncio: each method returns an awaitable; use it in `async with`, or
     `await aclose()`."""
 
-    def __init__(
-        self,
-        url: str | None = None,
-        api_key: str | None = None,
-        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT_S,
-    ) -> None:
-        self.url, headers = _connection(url, api_key)
-        self._http = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout)
+    _http_class = httpx.AsyncClient
+    _http: httpx.AsyncClient
 
     async def send(self, call: Call[T]) -> T:
         """As Client.send, awaited."""

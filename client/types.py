@@ -2,12 +2,13 @@
 
 Images are read-only numpy uint8 arrays, (N, 28, 28) for a batch and (28, 28) for one, white digit on
 black as the service draws them; `pil_images()` (or `to_pil`) turns them into Pillow images. Each answer
-read from JSON keeps it in `raw`, so a field that a newer service adds is not out of reach.
+read from JSON keeps it in `raw`, so a field that a newer service adds is not out of reach; each of its
+fields says how it is read from the key of its name, beside its type.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -22,6 +23,24 @@ JSON = Mapping[str, Any]
 
 def _floats(values: Any) -> np.ndarray:
     return read_only(np.asarray(values, dtype=np.float64))
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _optional(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else read(value)
+
+
+_REQUIRED = object()
+
+
+def _read(read: Callable[[Any], Any] = _as_is, *, absent: Any = _REQUIRED, repr: bool = True) -> Any:
+    """A field that JSONAnswer.from_json reads from the answer's key of the same name, through `read`: its
+    type and its reading declared together, once. `absent` stands in for a missing key; without it, a missing
+    key makes the answer an unexpected one."""
+    return field(repr=repr, metadata={"read": read, "absent": absent})
 
 
 # eq=False: numpy arrays have no truth value, so a generated __eq__ would raise instead of comparing.
@@ -51,17 +70,18 @@ class JSONAnswer(Result):
 
     @classmethod
     def from_json(cls, body: JSON) -> Self:
-        return cls(**cls._fields(body))
-
-    @classmethod
-    def _fields(cls, body: JSON) -> dict[str, Any]:
-        """The constructor's arguments; each subclass adds its own to its parent's."""
-        return {"raw": body}
+        values: dict[str, Any] = {"raw": body}
+        for each in fields(cls):  # type: ignore[arg-type]
+            if "read" in each.metadata:
+                absent = each.metadata["absent"]
+                value = body[each.name] if absent is _REQUIRED else body.get(each.name, absent)
+                values[each.name] = each.metadata["read"](value)
+        return cls(**values)
 
 
 @result
 class ImageBatch(Result):
-    images: np.ndarray
+    images: np.ndarray = _read(decode_base64_pngs)
 
     def pil_images(self) -> list[Image.Image]:
         return [to_pil(image) for image in self.images]
@@ -71,20 +91,10 @@ class ImageBatch(Result):
 class Answer(JSONAnswer):
     """Which model answered, and for which class (`digit` is `label`'s older name)."""
 
-    model: str
-    label: int
-    digit: int
-    class_name: str
-
-    @classmethod
-    def _fields(cls, body: JSON) -> dict[str, Any]:
-        return {
-            **super()._fields(body),
-            "model": str(body["model"]),
-            "label": int(body["label"]),
-            "digit": int(body["digit"]),
-            "class_name": str(body["class_name"]),
-        }
+    model: str = _read(str)
+    label: int = _read(int)
+    digit: int = _read(int)
+    class_name: str = _read(str)
 
 
 @result
@@ -92,23 +102,11 @@ class Samples(Answer, ImageBatch):
     """/v1/sample: `images` (N, 28, 28) and the `latents` (N, latent_dim) they were decoded from; pass
     `seed` again for the same images."""
 
-    n: int
-    seed: int
-    temperature: float
-    draws: int
-    latents: np.ndarray
-
-    @classmethod
-    def _fields(cls, body: JSON) -> dict[str, Any]:
-        return {
-            **super()._fields(body),
-            "n": int(body["n"]),
-            "seed": int(body["seed"]),
-            "temperature": float(body["temperature"]),
-            "draws": int(body["draws"]),
-            "images": decode_base64_pngs(body["images"]),
-            "latents": _floats(body["latents"]),
-        }
+    n: int = _read(int)
+    seed: int = _read(int)
+    temperature: float = _read(float)
+    draws: int = _read(int)
+    latents: np.ndarray = _read(_floats)
 
 
 @result
@@ -127,26 +125,13 @@ class SampleGrid(Result):
 class Decoded(JSONAnswer, ImageBatch):
     """/v1/decode: one image per latent vector sent."""
 
-    @classmethod
-    def _fields(cls, body: JSON) -> dict[str, Any]:
-        return {**super()._fields(body), "images": decode_base64_pngs(body["images"])}
-
 
 @result
 class Interpolation(Answer, ImageBatch):
     """/v1/interpolate: `steps` images along the path, both ends included, and their latents."""
 
-    steps: int
-    latents: np.ndarray
-
-    @classmethod
-    def _fields(cls, body: JSON) -> dict[str, Any]:
-        return {
-            **super()._fields(body),
-            "steps": int(body["steps"]),
-            "images": decode_base64_pngs(body["images"]),
-            "latents": _floats(body["latents"]),
-        }
+    steps: int = _read(int)
+    latents: np.ndarray = _read(_floats)
 
 
 @result
@@ -155,36 +140,19 @@ class Decision(Answer):
     `elbo_probabilities` (only when inferred) from the CVAE itself. `is_digit` False: the upload looks
     unlike the training data, so the answer is a guess (None: the model has no calibration)."""
 
-    digit_source: Literal["given", "inferred"]
-    probabilities: np.ndarray
-    elbo_probabilities: np.ndarray | None
-    is_digit: bool | None
-    ood_score: float | None
-
-    @classmethod
-    def _fields(cls, body: JSON) -> dict[str, Any]:
-        elbo = body.get("elbo_probabilities")
-        score = body.get("ood_score")
-        return {
-            **super()._fields(body),
-            "digit_source": body["digit_source"],
-            "probabilities": _floats(body["probabilities"]),
-            "elbo_probabilities": None if elbo is None else _floats(elbo),
-            "is_digit": body.get("is_digit"),
-            "ood_score": None if score is None else float(score),
-        }
+    digit_source: Literal["given", "inferred"] = _read()
+    probabilities: np.ndarray = _read(_floats)
+    elbo_probabilities: np.ndarray | None = _read(_optional(_floats), absent=None)
+    is_digit: bool | None = _read(absent=None)
+    ood_score: float | None = _read(_optional(float), absent=None)
 
 
 @result
 class Encoding(Decision):
     """/v1/encode: the posterior q(z|x, label) as its mean and log-variance."""
 
-    mu: np.ndarray
-    logvar: np.ndarray
-
-    @classmethod
-    def _fields(cls, body: JSON) -> dict[str, Any]:
-        return {**super()._fields(body), "mu": _floats(body["mu"]), "logvar": _floats(body["logvar"])}
+    mu: np.ndarray = _read(_floats)
+    logvar: np.ndarray = _read(_floats)
 
 
 @dataclass(frozen=True)
@@ -201,34 +169,16 @@ class Reconstruction(Encoding):
     """/v1/reconstruct: `input` is the upload as the model saw it (preprocessed, 28x28), `reconstruction`
     its decoding from the posterior mean."""
 
-    input: np.ndarray
-    reconstruction: np.ndarray
-    loss: Loss
-
-    @classmethod
-    def _fields(cls, body: JSON) -> dict[str, Any]:
-        loss = body["loss"]
-        return {
-            **super()._fields(body),
-            "input": decode_base64_png(body["input"]),
-            "reconstruction": decode_base64_png(body["reconstruction"]),
-            "loss": Loss(float(loss["rec"]), float(loss["kld"]), float(loss["elbo"])),
-        }
+    input: np.ndarray = _read(decode_base64_png)
+    reconstruction: np.ndarray = _read(decode_base64_png)
+    loss: Loss = _read(lambda loss: Loss(float(loss["rec"]), float(loss["kld"]), float(loss["elbo"])))
 
 
 @result
 class Transfer(Decision, ImageBatch):
     """/v1/transfer: the upload's style written as every class of the model, in label order."""
 
-    input: np.ndarray
-
-    @classmethod
-    def _fields(cls, body: JSON) -> dict[str, Any]:
-        return {
-            **super()._fields(body),
-            "input": decode_base64_png(body["input"]),
-            "images": decode_base64_pngs(body["images"]),
-        }
+    input: np.ndarray = _read(decode_base64_png)
 
 
 @result
@@ -236,56 +186,28 @@ class ModelInfo(JSONAnswer):
     """/v1/model: the model card. The nested parts (data, ood, classifier, metrics) stay as the JSON
     has them: their fields differ between models and grow with new evaluations."""
 
-    name: str
-    class_names: tuple[str, ...]
-    architecture: str
-    latent_dim: int
-    num_classes: int
-    image_size: int
-    device: str
-    loss: str
-    metrics: JSON = field(repr=False)
-    intended_use: str | None = field(repr=False)
-    limits: tuple[str, ...] = field(repr=False)
-    data: JSON | None = field(repr=False)
-    ood: JSON | None = field(repr=False)
-    classifier: JSON = field(repr=False)
-
-    @classmethod
-    def _fields(cls, body: JSON) -> dict[str, Any]:
-        return {
-            **super()._fields(body),
-            "name": str(body["name"]),
-            "class_names": tuple(body["class_names"]),
-            "architecture": str(body["architecture"]),
-            "latent_dim": int(body["latent_dim"]),
-            "num_classes": int(body["num_classes"]),
-            "image_size": int(body["image_size"]),
-            "device": str(body["device"]),
-            "loss": str(body["loss"]),
-            "metrics": body["metrics"],
-            "intended_use": body.get("intended_use"),
-            "limits": tuple(body.get("limits", ())),
-            "data": body.get("data"),
-            "ood": body.get("ood"),
-            "classifier": body["classifier"],
-        }
+    name: str = _read(str)
+    class_names: tuple[str, ...] = _read(tuple)
+    architecture: str = _read(str)
+    latent_dim: int = _read(int)
+    num_classes: int = _read(int)
+    image_size: int = _read(int)
+    device: str = _read(str)
+    loss: str = _read(str)
+    metrics: JSON = _read(repr=False)
+    intended_use: str | None = _read(absent=None, repr=False)
+    limits: tuple[str, ...] = _read(tuple, absent=(), repr=False)
+    data: JSON | None = _read(absent=None, repr=False)
+    ood: JSON | None = _read(absent=None, repr=False)
+    classifier: JSON = _read(repr=False)
 
 
 @result
 class ModelList(JSONAnswer):
     """/v1/models: every served model, and the name of the one a request gets when it names none."""
 
-    default: str
-    models: tuple[ModelInfo, ...]
-
-    @classmethod
-    def _fields(cls, body: JSON) -> dict[str, Any]:
-        return {
-            **super()._fields(body),
-            "default": str(body["default"]),
-            "models": tuple(ModelInfo.from_json(model) for model in body["models"]),
-        }
+    default: str = _read(str)
+    models: tuple[ModelInfo, ...] = _read(lambda models: tuple(ModelInfo.from_json(each) for each in models))
 
 
 @result

@@ -6,6 +6,7 @@ accuracy of samples both rest on this discriminative network, trained on the tra
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from model.config import ClassifierConfig
@@ -46,3 +47,9 @@ class DigitClassifier(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head[3:](self.embed(x))
+
+
+@torch.inference_mode()
+def classify(classifier: nn.Module, x: Tensor, batch_size: int = 500) -> Tensor:
+    """Predicted class of each image, `batch_size` images a call."""
+    return torch.cat([classifier(batch).argmax(dim=1) for batch in x.split(batch_size)])

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Arch = Literal["mlp", "conv"]
 LossKind = Literal["bce", "sse"]
+ARCHS: tuple[Arch, ...] = get_args(Arch)
+LOSSES: tuple[LossKind, ...] = get_args(LossKind)
 
 
 @dataclass(frozen=True)
@@ -22,10 +24,10 @@ class CVAEConfig:
     loss: LossKind = "bce"
 
     def __post_init__(self) -> None:
-        if self.arch not in ("mlp", "conv"):
-            raise ValueError(f"unknown arch {self.arch!r} (expected 'mlp' or 'conv')")
-        if self.loss not in ("bce", "sse"):
-            raise ValueError(f"unknown loss {self.loss!r} (expected 'bce' or 'sse')")
+        if self.arch not in ARCHS:
+            raise ValueError(f"unknown arch {self.arch!r} (expected one of {', '.join(ARCHS)})")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r} (expected one of {', '.join(LOSSES)})")
         if self.arch == "conv" and self.image_size % 4:
             raise ValueError(f"conv arch needs an image size divisible by 4, got {self.image_size}")
         for name in ("latent_dim", "hidden_dim", "channels", "num_classes", "image_size"):

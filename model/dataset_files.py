@@ -19,14 +19,15 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import groupby
 from operator import itemgetter
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from model.images import png_bytes
 from model.synthetic import Chunk, Synthesis
 
-FORMATS = ("idx", "npz", "png")
+DatasetFormat = Literal["idx", "npz", "png"]
+FORMATS: tuple[DatasetFormat, ...] = get_args(DatasetFormat)
 # MNIST's own names for its training files: loaders of MNIST read these as they are.
 IMAGES_FILE = "train-images-idx3-ubyte"
 LABELS_FILE = "train-labels-idx1-ubyte"

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
+
+# How a training run computes: bf16 autocast, plain fp32, or `auto` (bf16 where the hardware has it).
+Precision = Literal["auto", "bf16", "fp32"]
+PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -32,6 +38,11 @@ def use_deterministic_kernels() -> None:
     torch.backends.cudnn.deterministic = True
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX) rather than emulating it."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The dtype to autocast to, or None for plain float32.
 
@@ -44,7 +55,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "bf16":
         return torch.bfloat16
     if precision != "auto":
-        raise ValueError(f"unknown precision {precision!r} (expected auto, bf16 or fp32)")
-    if device.type == "cuda" or torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported():
+        raise ValueError(f"unknown precision {precision!r} (expected one of {', '.join(PRECISIONS)})")
+    if device.type == "cuda" or cpu_has_native_bf16():
         return torch.bfloat16
     return None

@@ -10,7 +10,7 @@ first n of the stream that pass, so `draws` (the stream's rows up to the n-th ac
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -94,6 +94,7 @@ def passes(confidence: Tensor, min_confidence: float) -> Tensor:
     return confidence.double() >= min_confidence
 
 
+@dataclass(eq=False)
 class LegibleSearch:
     """The first n rows of `stream` whose confidence reaches min_confidence, among its first max_draws.
 
@@ -104,26 +105,18 @@ class LegibleSearch:
     model/inference.py) and at most max_chunk. The chunking changes the work done, never the answer.
     """
 
-    def __init__(
-        self,
-        stream: LatentStream,
-        n: int,
-        min_confidence: float,
-        max_draws: int,
-        min_chunk: int = 1,
-        max_chunk: int = 4096,
-    ) -> None:
-        self.stream = stream
-        self.n = n
-        self.min_confidence = min_confidence
-        self.max_draws = max_draws
-        self.min_chunk = min_chunk
-        self.max_chunk = max_chunk
-        self.drawn = 0  # rows judged so far
-        self.found = 0  # rows accepted so far
-        self.draws = 0  # rows of the stream up to the n-th accepted one (all rows judged until then)
-        self._chunk: Tensor | None = None
-        self._accepted: list[Tensor] = []
+    stream: LatentStream
+    n: int
+    min_confidence: float
+    max_draws: int
+    min_chunk: int = 1
+    max_chunk: int = 4096
+    drawn: int = field(default=0, init=False)  # rows judged so far
+    found: int = field(default=0, init=False)  # rows accepted so far
+    # Rows of the stream up to the n-th accepted one (all rows judged until then).
+    draws: int = field(default=0, init=False)
+    _chunk: Tensor | None = field(default=None, init=False, repr=False)
+    _accepted: list[Tensor] = field(default_factory=list, init=False, repr=False)
 
     @property
     def met(self) -> bool:

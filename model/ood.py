@@ -18,8 +18,8 @@ Each is standardised by its median and upper quartile on held-out data of the mo
 score is the largest standardised feature of SCORED; the threshold is the quantile of the same held-out scores
 that flags the chosen share of real data (CVAE_OOD_FLAG_RATE).
 
-SCORED is the detector alone, by measurement (training/ood_report.py on the shipped digits model, README
-"Answers you can trust"): its ROC AUC is 0.996 to 1.0 for every kind of non-digit, above each of the five
+SCORED is the detector alone, by measurement (training/ood_report.py on the shipped digits model,
+docs/trust.md): its ROC AUC is 0.996 to 1.0 for every kind of non-digit, above each of the five
 others' (0.45 to 0.97 but for the reconstruction's 0.995 on letters). The largest of all six flagged 5.2% of
 digits drawn at other sizes and of photographed ones, where the detector alone flags 1.0% and 2.8%:
 elbo_gap, 0 on most digits and a step wherever the ELBO and the classifier disagree, spends the whole 2%

@@ -17,7 +17,7 @@ directly (cvae-generate) or through the service's batchers (app/routes/dataset.p
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 
 import numpy as np
 from torch import Tensor
@@ -75,34 +75,26 @@ def class_seed(seed: int, label: int) -> int:
     return int(np.random.SeedSequence((seed, label)).generate_state(1, np.uint64)[0])
 
 
+@dataclass(eq=False)
 class Synthesis:
     """The images of `spec`, as Chunks in the dataset's order, for iterating once; `draws` holds each
     finished class's draws from its stream (per_class without min_confidence). Raises TooFewLegibleError
     when a class has fewer than per_class images that pass within max_draws draws."""
 
-    def __init__(
-        self,
-        cvae: CVAE,
-        spec: DatasetSpec,
-        class_names: list[str],
-        decode: Decode,
-        judge: Judge | None = None,
-        *,
-        max_draws: int,
-        chunk_rows: int = CHUNK_ROWS,
-        min_chunk_rows: int = 1,
-    ) -> None:
-        if spec.min_confidence is not None and judge is None:
+    cvae: CVAE
+    spec: DatasetSpec
+    class_names: list[str]
+    decode: Decode
+    judge: Judge | None = None
+    _: KW_ONLY
+    max_draws: int
+    chunk_rows: int = CHUNK_ROWS
+    min_chunk_rows: int = 1
+    draws: list[int] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        if self.spec.min_confidence is not None and self.judge is None:
             raise ValueError("min_confidence needs a classifier to judge the images")
-        self.cvae = cvae
-        self.spec = spec
-        self.class_names = class_names
-        self.decode = decode
-        self.judge = judge
-        self.max_draws = max_draws
-        self.chunk_rows = chunk_rows
-        self.min_chunk_rows = min_chunk_rows
-        self.draws: list[int] = []
 
     @property
     def num_classes(self) -> int:
@@ -135,7 +127,7 @@ class Synthesis:
         self.draws.append(per_class)
 
     def _legible(self, label: int, stream: LatentStream) -> Iterator[Chunk]:
-        assert self.judge is not None and self.spec.min_confidence is not None  # checked in __init__
+        assert self.judge is not None and self.spec.min_confidence is not None  # checked in __post_init__
         search = LegibleSearch(
             stream,
             self.spec.per_class,

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import uvicorn
 
@@ -33,6 +34,8 @@ CHROMIUM_ARGS = [
 ]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
+# How long a drawn digit may wait for its two answers.
+UPLOAD_TIMEOUT_MS = 30_000
 
 
 def shipped_settings(**overrides: object) -> Settings:
@@ -102,4 +105,10 @@ def write_digit(page: Page) -> None:
     page.mouse.down()
     page.mouse.move(*at(0.75, 0.2), steps=8)
     page.mouse.move(*at(0.45, 0.85), steps=12)
-    page.mouse.up()
+    # The stroke's end sends it to /v1/reconstruct and /v1/transfer: wait for both answers (the first upload
+    # of a run warms the models up, seconds on a busy machine), so that a check of the page sees them.
+    with (
+        page.expect_response(lambda r: urlsplit(r.url).path == "/v1/reconstruct", timeout=UPLOAD_TIMEOUT_MS),
+        page.expect_response(lambda r: urlsplit(r.url).path == "/v1/transfer", timeout=UPLOAD_TIMEOUT_MS),
+    ):
+        page.mouse.up()

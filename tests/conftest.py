@@ -1,58 +1,47 @@
-"""Shared fixtures: small data the tests make themselves, and tiny models."""
+"""Shared fixtures: small data the tests make themselves, tiny models and checkpoints, an app on them.
+
+Plain helpers live in the support modules (app_support.py, data_support.py, training_support.py).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+from app_support import LATENT_DIM, tiny_settings
+from data_support import synthetic_split
+from fastapi.testclient import TestClient
 from robustness import Recorder
 
-from model.config import CVAEConfig
+from app.main import create_app
+from model.checkpoint import save_checkpoint
+from model.classifier import DigitClassifier
+from model.config import ClassifierConfig, CVAEConfig
 from model.cvae import CVAE
 from training.data import Split, load_split
-from training.idx import write_idx
 from training.npm_digits import NpmDigitsError
 
 
-def make_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Fake 28x28 digits: class k is a bar at a class-specific row and a stroke at a class-specific column."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, n).astype(np.uint8)
-    images = np.zeros((n, 28, 28), dtype=np.uint8)
-    for i, k in enumerate(labels):
-        row = 4 + 2 * k + rng.integers(-1, 2)
-        col = 4 + rng.integers(-2, 3)
-        images[i, row : row + 3, col : col + 18] = 255
-        images[i, 4:24, 4 + k + rng.integers(0, 2)] = 200
-    return images, labels
+@pytest.fixture(scope="module", autouse=True)
+def _restore_torch_threads() -> Iterator[None]:
+    """The service sets torch's (process-wide) thread count; later test modules get theirs back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture
 def tiny_split() -> Split:
     """300 training and 100 test images: enough for a loss to fall within two epochs."""
-    x_train, y_train = make_digits(300, seed=1)
-    x_test, y_test = make_digits(100, seed=2)
-    return Split("synthetic", x_train, y_train, x_test, y_test, sha256="0" * 64)
+    return synthetic_split()
 
 
 @pytest.fixture(params=["mlp", "conv"])
 def cvae(request: pytest.FixtureRequest) -> CVAE:
     torch.manual_seed(0)
     return CVAE(CVAEConfig(arch=request.param, latent_dim=4, hidden_dim=32, channels=4)).eval()
-
-
-def write_split_as_idx(split: Split, directory: Path, suffix: str = "") -> Path:
-    """The split as MNIST-format files (train-*/t10k-*), the layout `--data idx` reads."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for prefix, images, labels in (
-        ("train", split.train_images, split.train_labels),
-        ("t10k", split.test_images, split.test_labels),
-    ):
-        write_idx(directory / f"{prefix}-images-idx3-ubyte{suffix}", images)
-        write_idx(directory / f"{prefix}-labels-idx1-ubyte{suffix}", labels)
-    return directory
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +57,32 @@ def offline_split() -> Split:
 def robustness(request: pytest.FixtureRequest) -> Recorder:
     """Records what this test sent and what came back, for docs/robustness.md (see tests/robustness.py)."""
     return Recorder(request.node.nodeid)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """An untrained conv CVAE and digit classifier, saved: (cvae directory, classifier directory)."""
+    root = tmp_path_factory.mktemp("checkpoints")
+    torch.manual_seed(0)
+    cvae = CVAE(CVAEConfig(arch="conv", latent_dim=LATENT_DIM, channels=4))
+    classifier = DigitClassifier(ClassifierConfig(channels=4, hidden_dim=8))
+    metrics = {"test_neg_elbo": 543.2}
+    save_checkpoint(root / "cvae", cvae, {"name": "tiny-cvae", "metrics": metrics})
+    save_checkpoint(root / "classifier", classifier.eval(), {"name": "tiny-classifier"})
+    return root / "cvae", root / "classifier"
+
+
+@pytest.fixture(scope="module")
+def client(tiny_checkpoints: tuple[Path, Path]) -> Iterator[TestClient]:
+    """The app on the tiny checkpoints, started (its lifespan entered) once per module."""
+    with TestClient(create_app(tiny_settings(tiny_checkpoints))) as started:
+        yield started
+
+
+@pytest.fixture
+def cli_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cvae-serve reads CVAE_CHECKPOINT, CVAE_CLASSIFIER and CVAE_DEVICE from the environment: each test of
+    it starts without them, and whatever it sets is undone."""
+    for variable in ("CVAE_CHECKPOINT", "CVAE_CLASSIFIER", "CVAE_DEVICE"):
+        monkeypatch.setenv(variable, "")
+        monkeypatch.delenv(variable)

@@ -23,31 +23,26 @@ from pathlib import Path
 
 import safetensors.torch
 import torch
-from conftest import make_digits
-from test_train import TINY_MLP, _fast
+from data_support import synthetic_split
+from training_support import TINY_MLP, fast_config
 
 from model import checkpoint
 from training import train as train_module
-from training.data import Split
+from training.train import Run, Saver, save_epoch
 
 EPOCHS = 3
 KILLED_SAVE = 2  # the epoch whose save has the kill points
 
 
-def tiny_split() -> Split:
-    """The data of conftest's `tiny_split` fixture."""
-    x_train, y_train = make_digits(300, seed=1)
-    x_test, y_test = make_digits(100, seed=2)
-    return Split("synthetic", x_train, y_train, x_test, y_test, sha256="0" * 64)
-
-
-def train(out_dir: Path, resume: bool = False) -> None:
+def train(out_dir: Path, resume: bool = False, save: Saver | None = None) -> None:
     """On one thread: the same arithmetic in every process, and far faster for these tiny steps than two
     threads that share two cores with other work."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        train_module.train(TINY_MLP, _fast(EPOCHS), tiny_split(), out_dir, resume=resume)
+        train_module.train(
+            TINY_MLP, fast_config(EPOCHS), synthetic_split(), out_dir, resume=resume, save=save
+        )
     finally:
         torch.set_num_threads(threads)
 
@@ -72,7 +67,7 @@ class KillPoints:
 
     def install(self) -> None:
         real_replace, real_fsync, real_rmtree = os.replace, os.fsync, shutil.rmtree
-        real_save_file, real_save = checkpoint.save_file, train_module._save
+        real_save_file = checkpoint.save_file
 
         def replace(src: str | Path, dst: str | Path, **kwargs) -> None:
             self.reached("os.replace", src, dst)
@@ -96,23 +91,24 @@ class KillPoints:
             )
             real_save_file(tensors, filename, *args, **kwargs)
 
-        def save(out_dir: Path, *args) -> None:
-            epoch = len(args[-1])
-            self.active = epoch == KILLED_SAVE
-            real_save(out_dir, *args)
-            self.reached("after the save")
-            self.active = False
-            self.saved_at.append(time.monotonic())
-            print("saved", epoch, flush=True)
-
         os.replace, os.fsync, shutil.rmtree = replace, fsync, rmtree
-        checkpoint.save_file, train_module._save = save_file, save
+        checkpoint.save_file = save_file
+
+    def save(self, run: Run) -> None:
+        """train()'s saver: save_epoch, with the kill points armed for epoch KILLED_SAVE's save."""
+        epoch = len(run.history)
+        self.active = epoch == KILLED_SAVE
+        save_epoch(run)
+        self.reached("after the save")
+        self.active = False
+        self.saved_at.append(time.monotonic())
+        print("saved", epoch, flush=True)
 
 
 def main(out_dir: Path, mode: str, kill_at: int | None = None) -> None:
     points = KillPoints(out_dir, kill_at)
     points.install()
-    train(out_dir)
+    train(out_dir, save=points.save)
     if mode == "trace":
         after_first_save = time.monotonic() - points.saved_at[0]
         print(json.dumps({"points": points.labels, "seconds_after_first_save": after_first_save}))

@@ -19,10 +19,10 @@ from typing import Any
 
 import httpx
 import pytest
+from app_support import encode_image, png_declaring
 from live_server import cvae_serve
 from PIL import Image
 from robustness import Recorder
-from test_app_support import encode_image, png_declaring
 
 from benchmarks.serving_servers import HOST, Server, status_kib
 

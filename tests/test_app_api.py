@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import io
-
 import numpy as np
 import pytest
+from app_support import LATENT_DIM, decode_png, png_upload
 from fastapi.testclient import TestClient
-from PIL import Image
-from test_app_support import LATENT_DIM, png_upload
 
 from app.settings import Settings
 from model.device import resolve_device
-
-pytest_plugins = ["test_app_support"]  # the fixtures `client` and `tiny_checkpoints`
-
-
-def decode_png(data: str | bytes) -> np.ndarray:
-    raw = base64.b64decode(data) if isinstance(data, str) else data
-    image = Image.open(io.BytesIO(raw))
-    assert image.format == "PNG" and image.mode == "L"
-    return np.asarray(image)
 
 
 def sample(client: TestClient, **body: object) -> dict:

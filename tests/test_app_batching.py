@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import http.client
 import json
-import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
+from app_support import batches_shared, digit_page, png_upload
 from browser_support import serving, shipped_settings
-from test_app_support import digit_page, png_upload
 
 # Requests of many sizes, so that a batch holds rows at every offset of a block and spans several blocks.
 SAMPLES = [
@@ -47,20 +46,6 @@ def _answer(client: httpx.Client, request: tuple[str, str, dict[str, Any]]) -> A
     return response.content if path.endswith(".png") else response.json()
 
 
-def _batches_shared(client: httpx.Client, batcher: str) -> float:
-    """How many batches of the digits model's `batcher` held more than one request, from /metrics."""
-    text = client.get("/metrics").text
-
-    def value(name: str) -> float:
-        match = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.MULTILINE)
-        return float(match.group(1)) if match else 0.0
-
-    labels = f'batcher="{batcher}",model="cvae-mnist"'
-    return value(f"cvae_batch_requests_count{{{labels}}}") - value(
-        f'cvae_batch_requests_bucket{{{labels},le="1.0"}}'
-    )
-
-
 @pytest.fixture(scope="module")
 def alone() -> list[Any]:
     """Every answer with batching off, one request at a time: the reference."""
@@ -76,8 +61,8 @@ def test_concurrent_batched_answers_are_byte_identical_to_lone_ones(alone: list[
                 batched = list(pool.map(lambda request: _answer(client, request), requests))
                 for request, expected, actual in zip(requests, alone, batched, strict=True):
                     assert actual == expected, f"{request[0]} {request[1]} differs when batched"
-        assert _batches_shared(client, "decoder") > 0, "no decoder batch was shared: the test proved nothing"
-        assert _batches_shared(client, "uploads") > 0, "no upload batch was shared: the test proved nothing"
+        assert batches_shared(client, "decoder") > 0, "no decoder batch was shared: the test proved nothing"
+        assert batches_shared(client, "uploads") > 0, "no upload batch was shared: the test proved nothing"
 
 
 def test_python_clients_read_the_413_of_an_oversized_upload() -> None:

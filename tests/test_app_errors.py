@@ -7,10 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from test_app_support import (
+from app_support import (
     LATENT_DIM,
     encode_image,
     noise_image,
@@ -19,10 +16,11 @@ from test_app_support import (
     tiny_settings,
     truncated,
 )
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from app.main import create_app
-
-pytest_plugins = ["test_app_support"]  # the fixtures `client` and `tiny_checkpoints`
 
 
 def assert_error(response, status: int) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from app_support import LATENT_DIM, png_upload, tiny_settings
 from fastapi.testclient import TestClient
-from test_app_support import LATENT_DIM, png_upload, tiny_settings
 
 from app.main import create_app
 from app.settings import ModelPaths
@@ -19,7 +19,6 @@ from model.classifier import DigitClassifier
 from model.config import ClassifierConfig, CVAEConfig
 from model.cvae import CVAE
 
-pytest_plugins = ["test_app_support"]  # the fixture `tiny_checkpoints`
 PETS = ["cat", "dog", "fish"]
 
 

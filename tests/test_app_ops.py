@@ -1,4 +1,5 @@
-"""Operations: health, readiness, metrics, the access log, the API key, settings, the device, the CLI."""
+"""Operations: health, readiness, metrics, the access log, the API key, settings, the CLI (the device is in
+test_device.py)."""
 
 from __future__ import annotations
 
@@ -6,24 +7,23 @@ import asyncio
 import json
 import logging
 import os
+import pickle
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
-import torch
+import uvicorn
+from app_support import tiny_settings
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from robustness import Recorder
-from test_app_support import tiny_settings
 
 from app import cli
 from app.main import create_app
 from app.middleware import BodyLimitMiddleware
 from app.service import ModelService
 from app.settings import Settings
-from model.device import resolve_device
-
-pytest_plugins = ["test_app_support"]  # the fixtures `client` and `tiny_checkpoints`
 
 
 def test_readiness_before_during_and_after_the_lifespan(tiny_checkpoints) -> None:
@@ -126,26 +126,6 @@ def test_max_n_comes_from_the_settings(tiny_checkpoints) -> None:
         assert limited.get("/v1/sample.png", params={"digit": 1, "n": 4}).status_code == 422
 
 
-def test_device_selection_without_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert resolve_device("auto") == torch.device("cpu")
-    assert resolve_device("cpu") == torch.device("cpu")
-    for name in ("cuda", "cuda:0"):
-        with pytest.raises(ValueError, match="CUDA is not available"):
-            resolve_device(name)
-
-
-def test_device_selection_with_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    assert resolve_device("auto") == torch.device("cuda")
-    assert resolve_device("cuda") == torch.device("cuda")
-    assert resolve_device("cuda:1") == torch.device("cuda", 1)
-    assert resolve_device("cpu") == torch.device("cpu")
-    with pytest.raises(ValueError, match="2 GPU"):
-        resolve_device("cuda:2")
-
-
 def _through_body_limit(
     chunks: int, content_type: bytes, chunk_delay_s: float = 0.0, timeout_s: float = 30
 ) -> tuple[list[dict], int, bool]:
@@ -199,22 +179,6 @@ def test_a_body_that_trickles_in_gets_408() -> None:
     assert sent[0]["headers"][-1] == (b"connection", b"close")
 
 
-@pytest.fixture
-def cli_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With --workers > 1 cli.main writes its options into os.environ (for uvicorn's worker processes); no
-    test may see another's: each starts without them and its changes are undone."""
-    for variable in ("CVAE_CHECKPOINT", "CVAE_CLASSIFIER", "CVAE_DEVICE"):
-        monkeypatch.setenv(variable, "")
-        monkeypatch.delenv(variable)
-
-
-@pytest.mark.usefixtures("cli_environment")
-def test_cli_bad_device_is_one_line_and_non_zero(tiny_checkpoints, capsys: pytest.CaptureFixture) -> None:
-    cvae, classifier = tiny_checkpoints
-    assert cli.main(["--checkpoint", str(cvae), "--classifier", str(classifier), "--device", "tpu"]) != 0
-    assert capsys.readouterr().err.count("\n") == 1
-
-
 @pytest.mark.usefixtures("cli_environment")
 def test_cli_serves_the_models_it_loaded_without_touching_the_environment(
     tiny_checkpoints, monkeypatch: pytest.MonkeyPatch
@@ -240,6 +204,37 @@ def test_cli_serves_the_models_it_loaded_without_touching_the_environment(
     with TestClient(served["app"]) as client:  # the lifespan takes the loaded models, loads nothing
         assert client.post("/v1/sample", json={"digit": 1}).status_code == 200
     assert len(loads) == 1
+
+
+@pytest.mark.usefixtures("cli_environment")
+def test_cli_hands_its_workers_the_settings_not_the_environment(
+    tiny_checkpoints, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--workers 2: the Settings object goes to uvicorn's supervisor, which pickles it for each worker it
+    spawns; nothing is written to os.environ, and a worker's app loads its own models."""
+    cvae, classifier = tiny_checkpoints
+    supervised: dict = {}
+
+    class Supervisor:
+        def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+            supervised.update(config=config, sockets=sockets)
+
+        def run(self) -> None:
+            for sock in supervised["sockets"]:
+                sock.close()
+
+    monkeypatch.setenv("CVAE_EXTRA_MODELS", "[]")
+    monkeypatch.setattr(cli, "Multiprocess", Supervisor)
+    args = ["--checkpoint", str(cvae), "--classifier", str(classifier), "--device", "cpu", "--port", "0"]
+    assert cli.main([*args, "--workers", "2"]) == 0
+    assert "CVAE_CHECKPOINT" not in os.environ and "CVAE_DEVICE" not in os.environ
+    config = pickle.loads(pickle.dumps(supervised["config"]))  # as a spawned worker receives it
+    assert config.workers == 2 and config.factory
+    app = config.app()
+    assert app.state.settings.checkpoint == cvae and app.state.settings.device == "cpu"
+    assert app.state.preloaded is None  # the worker's lifespan loads its own models
+    with TestClient(app) as client:
+        assert client.post("/v1/sample", json={"digit": 1}).status_code == 200
 
 
 def test_cors_is_off_by_default(client: TestClient) -> None:
@@ -317,6 +312,7 @@ def test_started_away_from_the_repository_it_says_how_to_name_the_models(
 
 
 def test_the_readme_lists_every_setting() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    missing = [name for name in Settings.model_fields if f"`CVAE_{name.upper()}`" not in readme]
-    assert not missing, f"README's settings table lacks {missing}"
+    """The full settings table lives in docs/api.md (the README shows the common ones and links to it)."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`CVAE_{name.upper()}`" not in page]
+    assert not missing, f"docs/api.md's settings table lacks {missing}"

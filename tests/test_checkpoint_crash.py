@@ -25,7 +25,7 @@ import pytest
 import torch
 from crash_training import EPOCHS, KILLED_SAVE, train
 from robustness import Recorder, bounded
-from test_train import _weights
+from training_support import checkpoint_weights
 
 from model import checkpoint
 from model.checkpoint import STAGING_DIR, load_checkpoint, load_tensors, save_checkpoint
@@ -62,12 +62,12 @@ def trace(tmp_path_factory: pytest.TempPathFactory) -> Trace:
     # The save is committed once its config.json is in place, wherever that place is.
     replaces = [i for i, p in enumerate(points) if p.startswith("os.replace") and p.endswith("config.json")]
     commit = replaces[0] + 1
-    return Trace(points, commit, report["seconds_after_first_save"], _weights(out))
+    return Trace(points, commit, report["seconds_after_first_save"], checkpoint_weights(out))
 
 
 def _resume_to_the_same_weights(out: Path, trace: Trace) -> None:
     train(out, resume=True)
-    resumed = _weights(out)
+    resumed = checkpoint_weights(out)
     assert resumed.keys() == trace.weights.keys()
     assert all(torch.equal(trace.weights[k], resumed[k]) for k in resumed), f"{out}: other weights"
 

@@ -4,7 +4,7 @@ import torch
 from model.checkpoint import load_checkpoint
 from model.classifier import DigitClassifier
 from model.config import ClassifierConfig
-from training import classifier_train
+from training import train_classifier as classifier_train
 from training.augment import augment, blur, change_stroke, jitter, low_resolution, random_affine
 
 

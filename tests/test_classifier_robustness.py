@@ -17,9 +17,9 @@ import torch
 from PIL import Image, ImageFilter
 
 from model.checkpoint import load_checkpoint
+from model.classifier import classify
 from model.preprocess import preprocess_upload
 from training.data import Split
-from training.evaluate import classify
 
 ROOT = Path(__file__).resolve().parents[1]
 

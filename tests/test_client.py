@@ -336,7 +336,7 @@ def test_dataset_download(server: Server, cvae: Client, tmp_path: Path) -> None:
 
 
 def test_the_client_imports_nothing_of_the_service() -> None:
-    """DESIGN.md: client/ speaks only HTTP, so it installs and runs without torch, app/, model/, training/."""
+    """client/ speaks only HTTP, so it installs and runs without torch, app/, model/, training/."""
     code = (
         "import sys, client, client.cli\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'app', 'model', 'training', 'torch'}))"

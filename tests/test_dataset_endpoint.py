@@ -12,15 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from app_support import tiny_settings
 from fastapi.testclient import TestClient
-from test_app_support import tiny_settings
 
 from app.main import create_app
 from model.dataset_files import DATASHEET_FILE, IMAGES_FILE, LABELS_FILE, NPZ_FILE
-from training.generate import main as generate
+from training.commands.generate import main as generate
 from training.idx import read_idx
-
-pytest_plugins = ["test_app_support"]  # the fixture `tiny_checkpoints`
 
 CAP = 6
 

@@ -19,14 +19,14 @@ from unittest.mock import patch
 import numpy as np
 import pytest
 import torch
-from conftest import make_digits, write_split_as_idx
+from data_support import make_digits, write_split_as_idx
 
 from model.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_checkpoint
 from model.config import CVAEConfig
 from model.cvae import CVAE
 from training import train as train_module
 from training.data import Split, load_idx_split
-from training.train import STATE_FILE, TrainConfig, train
+from training.train import STATE_FILE, Run, Saver, TrainConfig, save_epoch, train
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 # 225 = 7 x 32 + 1: every epoch ends with a global batch of one image, so rank 1's share of it is empty and
@@ -50,8 +50,9 @@ def _split() -> Split:
 
 
 @contextmanager
-def _recorded() -> Iterator[dict[str, list]]:
-    """train() with the labels of every training batch its model encodes, and every epoch it saves, noted."""
+def _recorded() -> Iterator[tuple[dict[str, list], Saver]]:
+    """The labels of every training batch a model encodes, and a saver for train() that notes each epoch it
+    saves."""
     record: dict[str, list] = {"batches": [], "saved_epochs": []}
 
     class RecordingCVAE(CVAE):
@@ -60,20 +61,18 @@ def _recorded() -> Iterator[dict[str, list]]:
                 record["batches"].append(y.tolist())
             return super().encode(x, y)
 
-    real_save = train_module._save
+    def save(run: Run) -> None:
+        record["saved_epochs"].append(len(run.history))
+        save_epoch(run)
 
-    def save(out_dir: Path, *args) -> None:
-        record["saved_epochs"].append(len(args[-1]))  # the history so far
-        real_save(out_dir, *args)
-
-    with patch.object(train_module, "CVAE", RecordingCVAE), patch.object(train_module, "_save", save):
-        yield record
+    with patch.object(train_module, "CVAE", RecordingCVAE):
+        yield record, save
 
 
 def _rank(data_dir: str, out_dir: str, log_dir: str) -> None:
     torch.set_num_threads(1)
-    with _recorded() as record:
-        train(MODEL, TRAINING, load_idx_split(data_dir), out_dir)
+    with _recorded() as (record, save):
+        train(MODEL, TRAINING, load_idx_split(data_dir), out_dir, save=save)
     Path(log_dir, f"rank{os.environ['RANK']}.json").write_text(json.dumps(record))
 
 
@@ -120,8 +119,8 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path: Path)
     )
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [json.loads((tmp_path / "logs" / f"rank{r}.json").read_text()) for r in (0, 1)]
-    with _recorded() as one:
-        train(MODEL, TRAINING, load_idx_split(tmp_path / "data"), tmp_path / "one")
+    with _recorded() as (one, save):
+        train(MODEL, TRAINING, load_idx_split(tmp_path / "data"), tmp_path / "one", save=save)
 
     steps_per_epoch = -(-N_TRAIN // TRAINING.batch_size)
     assert len(one["batches"]) == TRAINING.epochs * steps_per_epoch

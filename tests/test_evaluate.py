@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import write_split_as_idx
+from data_support import write_split_as_idx
 
 from model.bounds import elbo, elbo_by_label, elbo_by_label_with_noise, iwae_bound, refine_posterior
 from model.checkpoint import load_checkpoint, save_checkpoint
@@ -14,8 +14,8 @@ from model.classifier import DigitClassifier
 from model.config import ClassifierConfig, CVAEConfig
 from model.loss import kl_divergence, reconstruction_loss
 from model.synthetic import DatasetSpec
-from training import evaluate_cli
 from training.cas import first_of_each_class
+from training.commands import evaluate as evaluate_cli
 from training.data import to_tensors
 from training.evaluate import mean_pairwise_distance
 from training.generate import open_synthesis

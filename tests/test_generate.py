@@ -31,10 +31,9 @@ from model.images import to_uint8
 from model.inference import cvae_inference_form
 from model.legible import Judged, TooFewLegibleError, judge
 from model.synthetic import DatasetSpec, Synthesis, class_seed
-from training.generate import main, paired_classifier
+from training.commands.generate import main
+from training.generate import paired_classifier
 from training.idx import read_idx
-
-pytest_plugins = ["test_app_support"]  # the fixture `tiny_checkpoints`
 
 ROOT = Path(__file__).resolve().parents[1]
 PER_CLASS = 3

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from app_support import digit_page, png_upload
 from browser_support import serving, shipped_settings
 from robustness import Recorder
-from test_app_support import digit_page, png_upload
 
 BIN = Path(sys.executable).parent
 GENERATOR = BIN / "openapi-python-client"

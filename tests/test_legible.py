@@ -14,11 +14,9 @@ import httpx
 import numpy as np
 import pytest
 import torch
+from app_support import batches_shared, decode_png, tiny_settings
 from browser_support import serving, shipped_settings
 from fastapi.testclient import TestClient
-from test_app_api import decode_png
-from test_app_batching import _batches_shared
-from test_app_support import tiny_settings
 from torch import Tensor
 
 from app.main import create_app
@@ -27,8 +25,6 @@ from model.cvae import CVAE
 from model.images import to_uint8
 from model.inference import inference_form
 from model.legible import STREAM_BLOCK, LatentStream, LegibleSearch, TooFewLegibleError, judge
-
-pytest_plugins = ["test_app_support"]  # the fixtures `client` and `tiny_checkpoints`
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -252,4 +248,4 @@ def test_concurrent_requests_batch_and_answer_as_alone(served: httpx.Client) -> 
             together = list(pool.map(lambda body: sample(served, **body), REQUESTS))
             for body, expected, actual in zip(REQUESTS, alone, together, strict=True):
                 assert actual == expected, f"{body} differs when batched"
-    assert _batches_shared(served, "judge") > 0, "no judge batch was shared: the test proved nothing"
+    assert batches_shared(served, "judge") > 0, "no judge batch was shared: the test proved nothing"

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from app_support import tiny_settings
 from browser_support import shipped_settings
 from fastapi.testclient import TestClient
-from test_app_support import tiny_settings
 
 from app.main import create_app
 from app.service import load_calibration
@@ -28,15 +28,13 @@ from model.classifier import DigitClassifier
 from model.config import ClassifierConfig
 from model.detector import PREFIX, OutlierDetector
 from model.ood import FEATURES, SCORED, STATS_FILE, Calibration, ClassGaussians, calibrate
-from training import calibrate as calibrate_cli
 from training.calibrate import as_uploads, preprocessed
+from training.commands import arguments
+from training.commands import calibrate as calibrate_cli
 from training.data import Split
 from training.ood_data import REPORT_FONTS, digit_png, font_files, letters, noise, shapes, uploads
 from training.ood_report import roc_auc
 from training.outliers import fit_detector
-
-pytest_plugins = ["test_app_support"]  # the fixtures `client` and `tiny_checkpoints`
-
 
 GAUSSIANS = ClassGaussians(torch.zeros(2, 3), torch.eye(3))
 DETECTOR = OutlierDetector(channels=2, hidden_dim=4)
@@ -152,7 +150,7 @@ def test_cvae_calibrate_stores_the_calibration_the_service_reads(
     copy.mkdir()
     for file in checkpoint.iterdir():
         (copy / file.name).write_bytes(file.read_bytes())
-    monkeypatch.setattr(calibrate_cli, "load_split", lambda *args: tiny_split)
+    monkeypatch.setattr(arguments, "load_split", lambda *args: tiny_split)
     calibrate_cli.main([str(copy), "--classifier", str(classifier), "--exposure", "10"])
     config = read_config(copy)
     ood = config["ood"]

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 
+from app_support import LATENT_DIM, tiny_settings
 from fastapi.testclient import TestClient
-from test_app_support import LATENT_DIM, tiny_settings
 
 from app.main import create_app
 from app.openapi import LIMIT_KEY, apply_limits
-
-pytest_plugins = ["test_app_support"]  # the fixtures `client` and `tiny_checkpoints`
 
 
 def _schema(checkpoints, **overrides: object) -> dict:

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from robustness import Recorder
 
-from training import classifier_train, cli
-from training.arguments import OutputDirectoryError, check_output_directory
+from training.commands import arguments, train, train_classifier
+from training.output import OutputDirectoryError, check_output_directory
 
 
 @pytest.mark.parametrize(
-    "main", [cli.main, classifier_train.main], ids=["cvae-train", "cvae-train-classifier"]
+    "main", [train.main, train_classifier.main], ids=["cvae-train", "cvae-train-classifier"]
 )
 def test_an_unwritable_output_directory_fails_before_training(
     main, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, robustness: Recorder
@@ -20,8 +20,7 @@ def test_an_unwritable_output_directory_fails_before_training(
     def no_data(*args: object) -> None:
         raise AssertionError("the data must not be loaded for a run that cannot be saved")
 
-    monkeypatch.setattr(cli, "load_split", no_data)
-    monkeypatch.setattr(classifier_train, "load_split", no_data)
+    monkeypatch.setattr(arguments, "load_split", no_data)
     blocked = tmp_path / "a-file"
     blocked.write_text("not a directory")
     with pytest.raises(SystemExit) as stop:

@@ -14,8 +14,6 @@ from app.routes.page import STATIC_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytest_plugins = ["test_app_support"]  # the fixture `client`
-
 CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 
 

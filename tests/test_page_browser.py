@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from app_support import png_upload
 from browser_support import (
     CHROMIUM,
     DESKTOP,
@@ -23,7 +24,6 @@ from browser_support import (
     write_digit,
 )
 from PIL import Image
-from test_app_support import png_upload
 
 from training.data import Split
 from training.ood_data import digit_png, photo_crops, sample_photo, uploads
@@ -33,7 +33,6 @@ if not CHROMIUM.exists():
         f"browser tests need Debian's Chromium at {CHROMIUM}: apt-get install chromium (see DEVELOPERS.md)",
         allow_module_level=True,
     )
-pytest_plugins = ["test_app_support"]  # torch's thread count restored after this module's in-process app
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="browser tests need playwright: pip install -e '.[dev]' (see DEVELOPERS.md)"
 )

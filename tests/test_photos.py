@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from app_support import encode_image
 from PIL import Image
-from test_app_support import encode_image
 
 from model.checkpoint import load_checkpoint
+from model.classifier import classify
 from model.preprocess import NoInkError, preprocess_upload
 from training.data import Split
-from training.evaluate import classify
 from training.photos import FRAME, KINDS, photo_rng, photo_set, render_clean, render_photo
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from app_support import digit_page, encode_image, png_declaring, png_upload, truncated
 from PIL import Image, ImageFile
-from test_app_support import digit_page, encode_image, png_declaring, png_upload, truncated
 
 from model.preprocess import (
     NoInkError,

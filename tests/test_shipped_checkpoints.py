@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from model.checkpoint import load_checkpoint
-from training.evaluate import classify
+from model.classifier import classify
 
 ROOT = Path(__file__).resolve().parents[1]
 CVAE_DIR = ROOT / "checkpoints" / "cvae-mnist"

@@ -5,22 +5,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_split_as_idx
+from data_support import write_split_as_idx
+from training_support import TINY_CONV, TINY_MLP
+from training_support import checkpoint_weights as _weights
+from training_support import fast_config as _fast
 
 from model.checkpoint import load_checkpoint
 from model.config import CVAEConfig
-from model.device import autocast_dtype
-from training import cli
-from training import train as train_module
+from training.commands import train as cli
 from training.data import evenly_spaced, to_tensors
-from training.train import STATE_FILE, TrainConfig, mean_negative_elbo, train
-
-TINY_MLP = CVAEConfig(arch="mlp", latent_dim=4, hidden_dim=64)
-TINY_CONV = CVAEConfig(arch="conv", latent_dim=4, channels=4)
-
-
-def _fast(epochs: int, **kwargs) -> TrainConfig:
-    return TrainConfig(epochs=epochs, batch_size=32, lr=3e-3, kl_warmup=0, device="cpu", **kwargs)
+from training.train import STATE_FILE, Run, mean_negative_elbo, save_epoch, train
 
 
 def _tiny_cli_args(data_dir: Path, out: Path) -> list[str]:
@@ -41,10 +35,6 @@ def _tiny_cli_args(data_dir: Path, out: Path) -> list[str]:
     ]
 
 
-def _weights(path) -> dict[str, torch.Tensor]:
-    return load_checkpoint(path, "cvae").model.state_dict()
-
-
 @pytest.mark.parametrize(
     ("model_cfg", "precision"),
     [(TINY_MLP, "fp32"), (TINY_CONV, "fp32"), (TINY_CONV, "bf16")],
@@ -63,22 +53,16 @@ def test_tiny_run_writes_a_loadable_checkpoint_whose_loss_fell(
     assert CVAEConfig.from_dict(loaded.config["model"]) == model_cfg
 
 
-def test_resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run(
-    tmp_path, tiny_split, monkeypatch
-) -> None:
+def test_resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run(tmp_path, tiny_split) -> None:
     train(TINY_MLP, _fast(3), tiny_split, tmp_path / "full")
 
-    real_save = train_module._save
-
-    def save_then_die(out_dir, *args):
-        real_save(out_dir, *args)
-        if len(args[-1]) == 1:  # history after epoch 1
+    def save_then_die(run: Run) -> None:
+        save_epoch(run)
+        if len(run.history) == 1:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module, "_save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train(TINY_MLP, _fast(3), tiny_split, tmp_path / "resumed")
-    monkeypatch.undo()
+        train(TINY_MLP, _fast(3), tiny_split, tmp_path / "resumed", save=save_then_die)
     assert json.loads((tmp_path / "resumed" / "config.json").read_text())["epochs"] == 1
     train(TINY_MLP, _fast(3), tiny_split, tmp_path / "resumed", resume=True)
     config = json.loads((tmp_path / "resumed" / "config.json").read_text())
@@ -101,19 +85,6 @@ def test_same_seed_same_result_other_seed_other_result(tmp_path, tiny_split) -> 
     a, b, c = (_weights(tmp_path / n) for n in "abc")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
-
-
-def test_precision_choice(monkeypatch) -> None:
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert autocast_dtype("fp32", cuda) is None
-    assert autocast_dtype("bf16", cpu) == torch.bfloat16
-    assert autocast_dtype("auto", cuda) == torch.bfloat16
-    for native in (True, False):
-        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda native=native: native)
-        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
-        assert autocast_dtype("auto", cpu) == (torch.bfloat16 if native else None)
-    with pytest.raises(ValueError, match="precision"):
-        autocast_dtype("fp16", cpu)
 
 
 def test_eval_images_gives_the_per_epoch_test_elbo_of_an_evenly_spaced_subset(tmp_path, tiny_split) -> None:

@@ -8,6 +8,8 @@ a coarse-resolution round trip (as from an 8x8 thumbnail scaled back up) cover t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -103,7 +105,12 @@ def mirror_shift_and_blur(x: Tensor, g: torch.Generator, p_mirror: float = 0.5, 
     return blur(shifted, g, p=0.5)
 
 
-AUGMENTATIONS = {"uploads": augment, "objects": mirror_shift_and_blur}
+# uploads: handwriting from outside MNIST; objects: photographed things (Fashion-MNIST).
+Augmentation = Literal["uploads", "objects"]
+AUGMENTATIONS: dict[Augmentation, Callable[[Tensor, torch.Generator], Tensor]] = {
+    "uploads": augment,
+    "objects": mirror_shift_and_blur,
+}
 
 
 def jitter(x: Tensor, g: torch.Generator, p: float) -> Tensor:

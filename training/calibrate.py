@@ -12,9 +12,8 @@ ood.safetensors (Gaussians and detector), which the service reads; other models 
 
 from __future__ import annotations
 
-import argparse
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,21 +26,19 @@ from model.checkpoint import load_checkpoint, read_config, write_config
 from model.classifier import DigitClassifier
 from model.cvae import CVAE
 from model.detector import OutlierDetector
-from model.device import resolve_device
 from model.ood import STATS_FILE, Calibration, ClassGaussians, calibrate, gather_evidence, ood_features
 from model.preprocess import IMAGE_SIZE, UploadError, preprocess_upload
-from training.arguments import add_data_arguments, add_run_arguments, run_cli
-from training.augment import AUGMENTATIONS
-from training.data import load_split
+from training.augment import Augmentation
+from training.data import Split
 from training.ood_data import digit_png
 from training.outliers import (
-    EXPOSURE,
     RENDER_WEIGHT,
     augmented_uploads,
     digit_renders,
     fit_detector,
     outlier_uploads,
 )
+from training.train_classifier import recorded_recipe
 
 DEFAULT_FLAG_RATE = 0.02
 TRAIN_IMAGES = 20_000
@@ -100,13 +97,6 @@ def train_uploads(images: np.ndarray, labels: np.ndarray) -> tuple[Tensor, np.nd
     return x, images[chosen][kept], torch.from_numpy(labels[chosen][kept]).long()
 
 
-def classifier_augmentation(config: Mapping[str, Any]) -> str:
-    """The augmentation the classifier was trained with (training/augment.py's name for it): "uploads" where
-    its config.json names the module rather than one of its recipes."""
-    recorded = config.get("training", {}).get("augmentation")
-    return recorded if recorded in AUGMENTATIONS else "uploads"
-
-
 def train_detector(
     train: Tensor, images: np.ndarray, augmentation: str, exposure: int, seed: int
 ) -> tuple[OutlierDetector, dict[str, Any]]:
@@ -133,79 +123,50 @@ def flagged(calibration: Calibration, features: dict[str, Tensor], flag_rate: fl
     return (calibration.score(features) > calibration.threshold(flag_rate)).double().mean().item()
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="cvae-calibrate",
-        description="Calibrate is_digit/ood_score on the held-out test split (even positions calibrate, odd "
-        "positions check) and store it in the checkpoint's config.json.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+def calibrate_checkpoint(
+    checkpoint: str | Path,
+    classifier_path: str | Path,
+    split: Split,
+    *,
+    held_out: int,
+    augmentation: Augmentation | None,
+    exposure: int,
+    seed: int,
+    device: torch.device,
+    write: bool,
+) -> dict[str, Any]:
+    """Calibrate the CVAE at `checkpoint` served with the classifier at `classifier_path` (module docstring)
+    and, with `write`, store the calibration in its config.json and ood.safetensors; returns the summary."""
+    cvae = load_checkpoint(checkpoint, "cvae", device).model
+    classifier = load_checkpoint(classifier_path, "classifier", device)
+    train, train_images, train_labels = train_uploads(split.train_images, split.train_labels)
+    gaussians = ClassGaussians.fit(
+        embeddings(classifier.model, train), train_labels, classifier.model.cfg.num_classes
     )
-    parser.add_argument("checkpoint", help="CVAE checkpoint directory")
-    parser.add_argument(
-        "--classifier", default="checkpoints/digit-classifier", help="the classifier served with it"
+    augmentation = augmentation or recorded_recipe(classifier.config.get("training", {}))["augmentation"]
+    detector, detector_record = train_detector(train, train_images, augmentation, exposure, seed)
+    detector = detector.to(device)
+    chosen = np.linspace(0, len(split.test_images) - 1, min(len(split.test_images), held_out))
+    held_out_x, kept = as_uploads(split.test_images[chosen.astype(int)], "test split")
+    calibration = calibrate(
+        features_of(cvae, classifier.model, gaussians, detector, held_out_x[0::2]),
+        gaussians,
+        detector,
+        classifier.config["weights_sha256"],
     )
-    add_data_arguments(parser)
-    parser.add_argument(
-        "--held-out",
-        type=int,
-        default=2000,
-        help="test images (evenly spaced) to calibrate and check on; each costs the ELBO under every label",
-    )
-    parser.add_argument(
-        "--augment",
-        choices=sorted(AUGMENTATIONS),
-        help="how train images are changed to train the outlier detector on (default: the classifier's own)",
-    )
-    parser.add_argument(
-        "--exposure",
-        type=int,
-        default=EXPOSURE,
-        help="outlier uploads of each kind the detector is trained on, and digits drawn each other way",
-    )
-    parser.add_argument("--no-write", action="store_true", help="print only; leave config.json alone")
-    add_run_arguments(parser, seed=0, device="cpu")
-
-    def run(args: argparse.Namespace) -> None:
-        device = resolve_device(args.device)
-        cvae = load_checkpoint(args.checkpoint, "cvae", device).model
-        classifier = load_checkpoint(args.classifier, "classifier", device)
-        split = load_split(args.data, args.data_dir, args.npm_tarball)
-        train, train_images, train_labels = train_uploads(split.train_images, split.train_labels)
-        gaussians = ClassGaussians.fit(
-            embeddings(classifier.model, train), train_labels, classifier.model.cfg.num_classes
-        )
-        augmentation = args.augment or classifier_augmentation(classifier.config)
-        detector, detector_record = train_detector(
-            train, train_images, augmentation, args.exposure, args.seed
-        )
-        detector = detector.to(device)
-        chosen = np.linspace(0, len(split.test_images) - 1, min(len(split.test_images), args.held_out))
-        held_out, kept = as_uploads(split.test_images[chosen.astype(int)], "test split")
-        calibration = calibrate(
-            features_of(cvae, classifier.model, gaussians, detector, held_out[0::2]),
-            gaussians,
-            detector,
-            classifier.config["weights_sha256"],
-        )
-        check = features_of(cvae, classifier.model, gaussians, detector, held_out[1::2])
-        summary = {
-            "data": split.name,
-            "calibration_images": len(held_out[0::2]),
-            "check_images": len(held_out[1::2]),
-            "refused_by_preprocessing": int((~kept).sum()),
-            "detector": detector_record,
-            "default_flag_rate": DEFAULT_FLAG_RATE,
-            "threshold": round(calibration.threshold(DEFAULT_FLAG_RATE), 4),
-            "check_flagged": round(flagged(calibration, check, DEFAULT_FLAG_RATE), 4),
-        }
-        print(json.dumps(summary))
-        if not args.no_write:
-            config = read_config(args.checkpoint)
-            ood = {**summary, **calibration.to_dict()}
-            write_config(args.checkpoint, {**config, "ood": ood}, {STATS_FILE: calibration.to_tensors()})
-
-    run_cli(parser, run, argv)
-
-
-if __name__ == "__main__":
-    main()
+    check = features_of(cvae, classifier.model, gaussians, detector, held_out_x[1::2])
+    summary = {
+        "data": split.name,
+        "calibration_images": len(held_out_x[0::2]),
+        "check_images": len(held_out_x[1::2]),
+        "refused_by_preprocessing": int((~kept).sum()),
+        "detector": detector_record,
+        "default_flag_rate": DEFAULT_FLAG_RATE,
+        "threshold": round(calibration.threshold(DEFAULT_FLAG_RATE), 4),
+        "check_flagged": round(flagged(calibration, check, DEFAULT_FLAG_RATE), 4),
+    }
+    if write:
+        config = read_config(checkpoint)
+        ood = {**summary, **calibration.to_dict()}
+        write_config(checkpoint, {**config, "ood": ood}, {STATS_FILE: calibration.to_tensors()})
+    return summary

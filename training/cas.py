@@ -22,9 +22,9 @@ from tqdm import tqdm
 from model.config import ClassifierConfig
 from model.device import resolve_device
 from model.synthetic import DatasetSpec, Synthesis
-from training.classifier_train import ClassifierRecipe, accuracy, fit_classifier
 from training.data import Split, to_tensors
 from training.generate import open_synthesis
+from training.train_classifier import ClassifierRecipe, accuracy, fit_classifier
 
 log = logging.getLogger("cvae.cas")
 

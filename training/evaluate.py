@@ -11,12 +11,42 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
 from model.bounds import elbo, elbo_by_label, iwae_bound, refine_posterior
+from model.checkpoint import load_checkpoint, read_config, write_config
+from model.classifier import classify
+from model.config import ClassifierConfig
 from model.cvae import CVAE
-from training.data import evenly_spaced
+from training.cas import classification_accuracy_score
+from training.data import Split, evenly_spaced, to_tensors
+from training.figures import save_loss_curves, save_sample_grid
+from training.train_classifier import ClassifierRecipe, recorded_recipe
+
+
+def _option(default: int | None, help_text: str) -> Any:
+    return field(default=default, metadata={"help": help_text})
+
+
+@dataclass(frozen=True)
+class EvaluationOptions:
+    """How many draws each metric takes; each field's help is its cvae-evaluate option's."""
+
+    elbo_samples: int = _option(10, "z samples per image for the -ELBO")
+    iwae_k: int = _option(500, "importance samples per image for the IWAE bound")
+    refine_steps: int = _option(
+        50, "Adam steps refining q(z|x,y) per test image, for the refined -ELBO and the IWAE proposal"
+    )
+    label_samples: int = _option(10, "z samples per image and label for label inference")
+    samples_per_class: int = _option(100, "generated images per digit for sample accuracy and diversity")
+    bound_images: int | None = _option(
+        None, "test images (evenly spaced) for the refined ELBO and the IWAE bound; default: all"
+    )
 
 
 def _batched(fn, n: int, batch_size: int) -> Tensor:
@@ -29,12 +59,6 @@ def mean_pairwise_distance(images: Tensor) -> float:
     distances = torch.cdist(flat, flat)
     n = len(flat)
     return (distances.sum() / (n * (n - 1))).item()
-
-
-@torch.inference_mode()
-def classify(classifier: nn.Module, x: Tensor, batch_size: int = 500) -> Tensor:
-    """Predicted digit of each image."""
-    return _batched(lambda s: classifier(x[s]).argmax(dim=1), len(x), batch_size)
 
 
 def evaluate_cvae(
@@ -106,3 +130,53 @@ def evaluate_cvae(
         "bound_images": len(xb),
         "seed": seed,
     }
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    classifier_path: str | Path,
+    split: Split,
+    options: EvaluationOptions,
+    *,
+    seed: int,
+    device: torch.device,
+    cas: bool,
+    write: bool,
+) -> dict[str, object]:
+    """Every metric of the CVAE at `checkpoint`, its samples judged by the classifier at `classifier_path`;
+    with `cas`, the classification accuracy score too (minutes), else one recorded earlier for the same
+    weights is kept. With `write`, the metrics go into its config.json, with samples.png and
+    loss_curves.png beside it."""
+    cvae = load_checkpoint(checkpoint, "cvae", device)
+    classifier = load_checkpoint(classifier_path, "classifier", device)
+    x, y = (t.to(device) for t in to_tensors(split.test_images, split.test_labels))
+    metrics = evaluate_cvae(cvae.model, classifier.model, x, y, **asdict(options), seed=seed)
+    metrics["data"] = split.name
+    metrics["classifier"] = {"path": str(classifier_path), **classifier.config.get("metrics", {})}
+    directory = Path(checkpoint)
+    config = read_config(directory)
+    earlier = config.get("metrics", {}).get("cas")
+    if cas:
+        recipe = ClassifierRecipe(
+            **{
+                **recorded_recipe(classifier.config["training"]),
+                "epochs": classifier.config["epochs"],
+                "seed": seed,
+                "device": str(device),
+            }
+        )
+        score = classification_accuracy_score(
+            directory, split, recipe, ClassifierConfig.from_dict(classifier.config["model"])
+        )
+        metrics["cas"] = {**score, "weights_sha256": config["weights_sha256"]}
+    elif earlier and earlier.get("weights_sha256") == config["weights_sha256"]:
+        metrics["cas"] = earlier
+    if write:
+        write_config(directory, {**config, "metrics": metrics})
+        save_sample_grid(cvae.model, directory / "samples.png", seed=seed)
+        history = config.get("training", {}).get("history")
+        if history:
+            save_loss_curves(
+                history, directory / "loss_curves.png", f"{directory.name} ({cvae.model.cfg.arch})"
+            )
+    return metrics

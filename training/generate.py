@@ -4,12 +4,8 @@ arguments (docs/dataset.md)."""
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
-import shlex
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from functools import partial
@@ -33,7 +29,7 @@ from model.checkpoint import (
 )
 from model.cvae import CVAE
 from model.dataset_files import (
-    FORMATS,
+    DatasetFormat,
     Piece,
     checkpoint_record,
     datasheet,
@@ -45,73 +41,14 @@ from model.images import to_uint8
 from model.inference import DEFAULT_BLOCK_ROWS, cvae_inference_form, inference_form
 from model.legible import Judged, judge
 from model.synthetic import Chunk, DatasetSpec, Synthesis
-from training.arguments import OutputDirectoryError, add_run_arguments, check_output_directory, run_cli
+from training.output import OutputDirectoryError, check_output_directory
 
 PROG = "cvae-generate"
-logger = logging.getLogger(PROG)
 # --max-draws by default: this many per image asked, and never fewer than the service's CVAE_MAX_DRAWS.
 DRAWS_PER_IMAGE = 100
 MIN_DRAWS = 4096
 # What one PNG costs on disk: a file takes at least a block.
 PNG_FILE_BYTES = 4096
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Write a labelled synthetic dataset drawn from a CVAE: per_class images of every class, "
-        "class by class, and datasheet.json saying what made them. The same arguments give the same bytes, "
-        "and the images GET /v1/dataset gives for them.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--checkpoint", default="checkpoints/cvae-mnist", help="CVAE checkpoint directory")
-    parser.add_argument(
-        "--out", required=True, help="directory to write; refused when it holds anything, unless --force"
-    )
-    parser.add_argument(
-        "--format",
-        choices=FORMATS,
-        default="idx",
-        help="idx: MNIST's train-images-idx3-ubyte and train-labels-idx1-ubyte; npz: dataset.npz with "
-        "images, labels and class_names; png: <label>_<class name>/<index>.png",
-    )
-    parser.add_argument("--per-class", type=int, default=1000, help="images of each class")
-    parser.add_argument(
-        "--temperature", type=float, default=1.0, help="scales the prior's standard deviation (> 0, <= 3)"
-    )
-    parser.add_argument(
-        "--min-confidence",
-        type=float,
-        default=None,
-        help="keep only images that the classifier reads as their class with at least this probability "
-        "(0 to 1), the first of each class's latents that pass; default: every image as drawn",
-    )
-    parser.add_argument(
-        "--classifier",
-        default=None,
-        help="classifier checkpoint for --min-confidence; default: the one beside --checkpoint that its OOD "
-        "calibration was made with (the one served with it), else one trained on the same data",
-    )
-    parser.add_argument(
-        "--max-draws",
-        type=int,
-        default=None,
-        help=f"most latents drawn per class with --min-confidence; default: {DRAWS_PER_IMAGE} per image, "
-        f"at least {MIN_DRAWS}",
-    )
-    parser.add_argument(
-        "--block-rows",
-        type=int,
-        default=DEFAULT_BLOCK_ROWS,
-        help="rows per network call; the bytes match a service with the same CVAE_BLOCK_ROWS",
-    )
-    parser.add_argument(
-        "--force", action="store_true", help="write into a non-empty --out, replacing files of the same names"
-    )
-    add_run_arguments(parser, seed=0, device="auto")
-    # One torch thread, as the service runs each batch (CVAE_TORCH_THREADS), so the bytes are its bytes.
-    parser.set_defaults(threads=1)
-    return parser
 
 
 def paired_classifier(checkpoint: str | Path) -> Path:
@@ -230,30 +167,29 @@ def open_synthesis(
     return synthesis, records
 
 
-def main(argv: list[str] | None = None) -> None:
-    command = shlex.join([PROG, *(sys.argv[1:] if argv is None else argv)])
+def write_dataset(
+    checkpoint: str | Path,
+    spec: DatasetSpec,
+    out: Path,
+    file_format: DatasetFormat,
+    *,
+    force: bool = False,
+    device_name: str = "auto",
+    block_rows: int = DEFAULT_BLOCK_ROWS,
+    classifier_path: str | Path | None = None,
+    max_draws: int | None = None,
+    command: str = PROG,
+) -> int:
+    """The dataset `spec` asks of `checkpoint` written into `out` as `file_format`, with its datasheet
+    (`command` is the origin it names); returns the number of images."""
+    synthesis, records = open_synthesis(checkpoint, spec, device_name, block_rows, classifier_path, max_draws)
+    height, width = synthesis.image_shape
+    per_image = PNG_FILE_BYTES if file_format == "png" else height * width + 1
+    _check_out(out, force, synthesis.size * per_image)
 
-    def run(args: argparse.Namespace) -> None:
-        spec = DatasetSpec(args.per_class, args.seed, args.temperature, args.min_confidence)
-        synthesis, records = open_synthesis(
-            args.checkpoint, spec, args.device, args.block_rows, args.classifier, args.max_draws
-        )
-        height, width = synthesis.image_shape
-        per_image = PNG_FILE_BYTES if args.format == "png" else height * width + 1
-        out = Path(args.out)
-        _check_out(out, args.force, synthesis.size * per_image)
+    def sheet(files: dict[str, Any]) -> dict[str, Any]:
+        return datasheet(synthesis, format=file_format, files=files, **records, origin={"command": command})
 
-        def sheet(files: dict[str, Any]) -> dict[str, Any]:
-            return datasheet(
-                synthesis, format=args.format, files=files, **records, origin={"command": command}
-            )
-
-        chunks = _progress(synthesis, synthesis.size)
-        write_files(with_datasheet(encode(args.format, synthesis, chunks), sheet), out)
-        logger.info("wrote %d images (%s) and their datasheet to %s", synthesis.size, args.format, out)
-
-    run_cli(build_parser(), run, argv)
-
-
-if __name__ == "__main__":
-    main()
+    chunks = _progress(synthesis, synthesis.size)
+    write_files(with_datasheet(encode(file_format, synthesis, chunks), sheet), out)
+    return synthesis.size

@@ -22,24 +22,10 @@ import torch
 
 from model.checkpoint import load_checkpoint, load_tensors
 from model.ood import FEATURES, SCORED, STATS_FILE, Calibration
-from training.arguments import add_run_arguments, run_cli
+from training import ood_data
 from training.calibrate import DEFAULT_FLAG_RATE, as_uploads, features_of, preprocessed
+from training.commands.arguments import add_run_arguments, run_cli
 from training.data import load_idx_split, load_split
-from training.ood_data import (
-    REPORT_FONTS,
-    Kind,
-    digit_png,
-    font_files,
-    from_images,
-    letters,
-    noise,
-    pad_drawing,
-    photo_crops,
-    resized_digit,
-    sample_photo,
-    shapes,
-    uploads,
-)
 from training.photos import KINDS as PHOTO_KINDS
 from training.photos import render_photo
 
@@ -53,25 +39,30 @@ def roc_auc(negatives: torch.Tensor, positives: torch.Tensor) -> float:
     return float(above + 0.5 * ties)
 
 
-def kinds(test_images: np.ndarray, per_kind: int) -> dict[str, tuple[bool, Kind]]:
+def kinds(test_images: np.ndarray, per_kind: int) -> dict[str, tuple[bool, ood_data.Kind]]:
     """Every kind measured: (whether it is made of digits, its generator)."""
     check = test_images[1::2]
-    found: dict[str, tuple[bool, Kind]] = {
-        "test digits (held out)": (True, from_images(check, lambda image, rng: digit_png(image))),
-        "digits at other sizes and strokes": (True, from_images(check, resized_digit)),
-        "drawings like the page's pad": (True, from_images(check[::-1], pad_drawing)),
-        "digits photographed on paper": (True, from_images(check, _photographed)),
+    found: dict[str, tuple[bool, ood_data.Kind]] = {
+        "test digits (held out)": (True, ood_data.from_images(check, _as_stored)),
+        "digits at other sizes and strokes": (True, ood_data.from_images(check, ood_data.resized_digit)),
+        "drawings like the page's pad": (True, ood_data.from_images(check[::-1], ood_data.pad_drawing)),
+        "digits photographed on paper": (True, ood_data.from_images(check, _photographed)),
     }
     if FASHION_DIR.is_dir():
         fashion = load_idx_split(FASHION_DIR).test_images[:per_kind]
-        found["Fashion-MNIST"] = (False, from_images(fashion, lambda image, rng: digit_png(image)))
+        found["Fashion-MNIST"] = (False, ood_data.from_images(fashion, _as_stored))
     found |= {
-        "letters (serif fonts)": (False, letters(font_files(REPORT_FONTS))),
-        "photograph crops": (False, photo_crops(sample_photo())),
-        "noise": (False, noise),
-        "geometric shapes": (False, shapes),
+        "letters (serif fonts)": (False, ood_data.letters(ood_data.font_files(ood_data.REPORT_FONTS))),
+        "photograph crops": (False, ood_data.photo_crops(ood_data.sample_photo())),
+        "noise": (False, ood_data.noise),
+        "geometric shapes": (False, ood_data.shapes),
     }
     return found
+
+
+def _as_stored(image: np.ndarray, rng: np.random.Generator) -> bytes:
+    """The image's own PNG file, unchanged: a renderer that needs no randomness."""
+    return ood_data.digit_png(image)
 
 
 def _photographed(image: np.ndarray, rng: np.random.Generator) -> bytes:
@@ -100,7 +91,7 @@ def measure(
     for name, (is_digit, kind) in kinds(split.test_images, per_kind).items():
         n = min(per_kind, len(reference_scores)) if is_digit else per_kind
         started = time.perf_counter()
-        x, kept = preprocessed(uploads(kind, n, seed), name)
+        x, kept = preprocessed(ood_data.uploads(kind, n, seed), name)
         refused = int((~kept).sum())
         found = features(x)
         scores = calibration.score(found)

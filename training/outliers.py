@@ -13,7 +13,6 @@ what the report measures stays unseen, but for shapes and noise, whose generator
 from __future__ import annotations
 
 import logging
-import math
 import zlib
 
 import numpy as np
@@ -22,11 +21,10 @@ import torch.nn.functional as F
 from matplotlib import cbook, colormaps
 from PIL import Image
 from torch import Tensor
-from tqdm import tqdm
 
 from model.detector import OutlierDetector
 from training.augment import AUGMENTATIONS
-from training.data import epoch_order
+from training.fit import fit_one_cycle
 from training.ood_data import (
     digit_png,
     font_files,
@@ -120,19 +118,22 @@ def fit_detector(
     x = torch.cat([positives, negatives])
     y = torch.cat([torch.zeros(len(positives)), torch.ones(len(negatives))])
     pos_weight = torch.tensor(len(positives) / max(len(negatives), 1))
-    optimizer = torch.optim.AdamW(detector.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * math.ceil(len(x) / batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
-    for epoch in range(epochs):
-        detector.train()
-        total = 0.0
-        batches = epoch_order(len(x), seed, epoch).split(batch_size)
-        for batch in tqdm(batches, desc=f"detector epoch {epoch + 1}/{epochs}", leave=False):
-            loss = F.binary_cross_entropy_with_logits(detector(x[batch]), y[batch], pos_weight=pos_weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total += loss.item() * len(batch)  # a sync point, once a batch: the CPU is the device here
-        log.info("detector epoch %d/%d  loss %.4f", epoch + 1, epochs, total / len(x))
+
+    def batch_loss(batch: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(detector(x[batch]), y[batch], pos_weight=pos_weight)
+
+    def after_epoch(epoch: int, loss: float) -> None:
+        log.info("detector epoch %d/%d  loss %.4f", epoch + 1, epochs, loss)
+
+    fit_one_cycle(
+        detector,
+        len(x),
+        batch_loss,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        desc="detector",
+        after_epoch=after_epoch,
+    )
     return detector.eval()

@@ -23,9 +23,9 @@ import torch
 from torch import Tensor, nn
 
 from model.checkpoint import load_checkpoint
+from model.classifier import classify
 from model.preprocess import UploadError, preprocess_upload
 from training.data import load_split
-from training.evaluate import classify
 from training.photos import KINDS, Photo, photo_set
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,8 +13,10 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 import torch
 import torch.distributed as dist
@@ -33,13 +35,17 @@ from model.checkpoint import (
 )
 from model.config import CVAEConfig
 from model.cvae import CVAE
-from model.device import autocast_dtype, resolve_device
+from model.device import Precision, autocast_dtype, resolve_device
 from model.loss import cvae_loss
 from training.augment import jitter
 from training.data import Split, epoch_order, evenly_spaced, to_tensors
 
 log = logging.getLogger("cvae.train")
 STATE_FILE = "resume_state.safetensors"
+Schedule = Literal["onecycle", "cosine", "constant"]
+SCHEDULES: tuple[Schedule, ...] = get_args(Schedule)
+# Steps between readings of the running loss for the progress bar: each `.item()` waits for the device.
+LOG_EVERY = 50
 
 
 @dataclass
@@ -49,11 +55,11 @@ class TrainConfig:
     epochs: int = 140
     batch_size: int = 64
     lr: float = 2e-3
-    schedule: str = "onecycle"
+    schedule: Schedule = "onecycle"
     beta: float = 1.2
     kl_warmup: int = 3
     augment: float = 0.5
-    precision: str = "auto"
+    precision: Precision = "auto"
     eval_images: int = 0
     seed: int = 0
     device: str = "auto"
@@ -69,7 +75,7 @@ class TrainConfig:
             if step < warm:
                 return self.lr * (0.04 + 0.96 * step / warm)
             return 0.5 * self.lr * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-        raise ValueError(f"unknown schedule {self.schedule!r} (expected constant, cosine or onecycle)")
+        raise ValueError(f"unknown schedule {self.schedule!r} (expected one of {', '.join(SCHEDULES)})")
 
     def beta_at(self, step: int, steps_per_epoch: int) -> float:
         """KL weight, raised linearly from 0 to `beta` over the first `kl_warmup` epochs."""
@@ -86,6 +92,30 @@ class Distributed:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+
+@dataclass
+class Run:
+    """One training run as train() sets it up and each epoch advances it; save_epoch writes it."""
+
+    out_dir: Path
+    model_cfg: CVAEConfig
+    train_cfg: TrainConfig
+    split: Split
+    model: CVAE
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    ddp: Distributed
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def runtime(self) -> dict[str, str | int]:
+        """What `auto` resolved to, for config.json: the device and precision the run really used."""
+        precision = "bf16" if self.amp_dtype == torch.bfloat16 else "fp32"
+        return {"device": self.device.type, "precision": precision, "processes": self.ddp.world_size}
+
+
+Saver = Callable[[Run], None]
 
 
 class _GivenNoise(torch.nn.Module):
@@ -142,10 +172,49 @@ def mean_negative_elbo(model: CVAE, x: Tensor, y: Tensor, batch_size: int = 500,
 
 
 def train(
-    model_cfg: CVAEConfig, train_cfg: TrainConfig, split: Split, out_dir: str | Path, resume: bool = False
+    model_cfg: CVAEConfig,
+    train_cfg: TrainConfig,
+    split: Split,
+    out_dir: str | Path,
+    resume: bool = False,
+    save: Saver | None = None,
 ) -> Path:
-    """Train (or resume) a CVAE on `split`, writing a checkpoint to `out_dir` after every epoch."""
-    out_dir = Path(out_dir)
+    """Train (or resume) a CVAE on `split`, writing a checkpoint to `out_dir` after every epoch (with `save`,
+    save_epoch by default: a caller can wrap it to watch or interrupt the saves)."""
+    run = _start(model_cfg, train_cfg, split, Path(out_dir), resume)
+    net: torch.nn.Module = _GivenNoise(run.model)
+    if run.ddp.world_size > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=[run.device.index] if run.device.index else None
+        )
+    x_train, y_train = (t.to(run.device) for t in to_tensors(split.train_images, split.train_labels))
+    # The per-epoch test -ELBO, on all test images or --eval-images of them (1,000 of Fashion-MNIST's 10,000
+    # save 3 s of a 37 s epoch on the CPU); cvae-evaluate measures the finished model on the whole split.
+    chosen = evenly_spaced(len(split.test_images), train_cfg.eval_images)
+    x_test, y_test = (
+        t.to(run.device) for t in to_tensors(split.test_images[chosen], split.test_labels[chosen])
+    )
+    for epoch in range(len(run.history), train_cfg.epochs):
+        train_loss = _train_epoch(run, net, x_train, y_train, epoch)
+        run.model.eval()
+        test_loss = mean_negative_elbo(run.model, x_test, y_test, seed=train_cfg.seed)
+        run.history.append({"epoch": epoch + 1, "train_loss": train_loss, "test_neg_elbo": test_loss})
+        if run.ddp.is_main:
+            log.info(
+                "epoch %d/%d  train loss %.2f  test -ELBO %.2f nats",
+                epoch + 1,
+                train_cfg.epochs,
+                train_loss,
+                test_loss,
+            )
+            (save or save_epoch)(run)
+    if run.ddp.world_size > 1:
+        dist.destroy_process_group()
+    return run.out_dir
+
+
+def _start(model_cfg: CVAEConfig, train_cfg: TrainConfig, split: Split, out_dir: Path, resume: bool) -> Run:
+    """The run's device, process group, model and optimizer, restored from `out_dir` on --resume."""
     device = resolve_device(train_cfg.device)
     ddp = _setup_distributed(device)
     if ddp.world_size > 1 and device.type == "cuda":
@@ -153,103 +222,84 @@ def train(
     torch.manual_seed(train_cfg.seed)
     # channels_last: the layout oneDNN and cuDNN convolve fastest (no effect on the MLP's weights).
     model = CVAE(model_cfg).to(device, memory_format=torch.channels_last)
-    amp_dtype = autocast_dtype(train_cfg.precision, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr)
-    history: list[dict[str, float]] = []
-    start_epoch = 0
-
+    run = Run(
+        out_dir,
+        model_cfg,
+        train_cfg,
+        split,
+        model,
+        optimizer,
+        device,
+        autocast_dtype(train_cfg.precision, device),
+        ddp,
+    )
     if resume and checkpoint_file(out_dir, CONFIG_FILE).is_file():
-        history = _restore(out_dir, model, optimizer, model_cfg, device)
-        start_epoch = len(history)
+        run.history = _restore(run)
         if ddp.is_main:
-            log.info("resuming %s from epoch %d", out_dir, start_epoch)
-
-    net: torch.nn.Module = _GivenNoise(model)
-    if ddp.world_size > 1:
-        net = torch.nn.parallel.DistributedDataParallel(
-            net, device_ids=[device.index] if device.index else None
-        )
-
-    x_train, y_train = (t.to(device) for t in to_tensors(split.train_images, split.train_labels))
-    # The per-epoch test -ELBO, on all test images or --eval-images of them (1,000 of Fashion-MNIST's 10,000
-    # save 3 s of a 37 s epoch on the CPU); cvae-evaluate measures the finished model on the whole split.
-    chosen = evenly_spaced(len(split.test_images), train_cfg.eval_images)
-    x_test, y_test = (t.to(device) for t in to_tensors(split.test_images[chosen], split.test_labels[chosen]))
-    steps_per_epoch = math.ceil(len(x_train) / train_cfg.batch_size)
-    total_steps = train_cfg.epochs * steps_per_epoch
+            log.info("resuming %s from epoch %d", out_dir, len(run.history))
     if ddp.is_main:
-        log.info("training on %s in %s", device, amp_dtype or torch.float32)
+        log.info("training on %s in %s", device, run.amp_dtype or torch.float32)
+    return run
 
-    for epoch in range(start_epoch, train_cfg.epochs):
-        model.train()
-        order = epoch_order(len(x_train), train_cfg.seed, epoch)
-        # Derived from (seed, epoch) through the order, so a resumed run warps the same images the same way.
-        augment_rng = torch.Generator().manual_seed(int(order[0]) + 7919 * epoch)
-        running, seen = 0.0, 0
-        bar = tqdm(
-            range(steps_per_epoch),
-            desc=f"epoch {epoch + 1}/{train_cfg.epochs}",
-            leave=False,
-            disable=not ddp.is_main,
+
+def _train_epoch(run: Run, net: torch.nn.Module, x_train: Tensor, y_train: Tensor, epoch: int) -> float:
+    """One pass over the shuffled train split; returns the mean training loss of this process's rows."""
+    cfg, ddp, device, amp_dtype = run.train_cfg, run.ddp, run.device, run.amp_dtype
+    steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
+    total_steps = cfg.epochs * steps_per_epoch
+    run.model.train()
+    order = epoch_order(len(x_train), cfg.seed, epoch)
+    # Derived from (seed, epoch) through the order, so a resumed run warps the same images the same way.
+    augment_rng = torch.Generator().manual_seed(int(order[0]) + 7919 * epoch)
+    # Summed on the device and read back only to be shown: a `.item()` per step would wait for every step.
+    running = torch.zeros((), dtype=torch.float64, device=device)
+    seen = 0
+    bar = tqdm(
+        range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not ddp.is_main
+    )
+    for i in bar:
+        step = epoch * steps_per_epoch + i
+        whole = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+        batch = whole[ddp.rank :: ddp.world_size]
+        # Jitter and noise are drawn for the whole global batch on every rank, each rank keeping its rows,
+        # so that they are what one process would draw (in the dtype of mu, as CVAE.forward draws it).
+        x, y = x_train[whole.to(device)], y_train[batch.to(device)]
+        if cfg.augment > 0:
+            x = jitter(x, augment_rng, cfg.augment)
+        x = x[ddp.rank :: ddp.world_size]
+        eps = torch.randn(
+            len(whole), run.model_cfg.latent_dim, device=device, dtype=amp_dtype or torch.float32
         )
-        for i in bar:
-            step = epoch * steps_per_epoch + i
-            whole = order[i * train_cfg.batch_size : (i + 1) * train_cfg.batch_size]
-            batch = whole[ddp.rank :: ddp.world_size]
-            # Jitter and noise are drawn for the whole global batch on every rank, each rank keeping its rows,
-            # so that they are what one process would draw (in the dtype of mu, as CVAE.forward draws it).
-            x, y = x_train[whole.to(device)], y_train[batch.to(device)]
-            if train_cfg.augment > 0:
-                x = jitter(x, augment_rng, train_cfg.augment)
-            x = x[ddp.rank :: ddp.world_size]
-            eps = torch.randn(
-                len(whole), model_cfg.latent_dim, device=device, dtype=amp_dtype or torch.float32
-            )
-            for group in optimizer.param_groups:
-                group["lr"] = train_cfg.lr_at(step, total_steps)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                logits, mu, logvar = net(x, y, eps[ddp.rank :: ddp.world_size])
-            loss = cvae_loss(
-                logits.float(),
-                x,
-                mu.float(),
-                logvar.float(),
-                train_cfg.beta_at(step, steps_per_epoch),
-                model_cfg.loss,
-            )
-            optimizer.zero_grad(set_to_none=True)
-            # DDP averages the ranks' gradients; weighting each rank's batch mean by its share of the global
-            # batch makes that the global batch mean also when the last batch does not split evenly.
-            (loss * (len(batch) * ddp.world_size / len(whole))).backward()
-            optimizer.step()
-            running += loss.item() * len(batch)
-            seen += len(batch)
-            bar.set_postfix(loss=f"{running / seen:.2f}")
-
-        model.eval()
-        test_loss = mean_negative_elbo(model, x_test, y_test, seed=train_cfg.seed)
-        history.append({"epoch": epoch + 1, "train_loss": running / seen, "test_neg_elbo": test_loss})
-        if ddp.is_main:
-            log.info(
-                "epoch %d/%d  train loss %.2f  test -ELBO %.2f nats",
-                epoch + 1,
-                train_cfg.epochs,
-                running / seen,
-                test_loss,
-            )
-            _save(out_dir, model, optimizer, train_cfg, split, history)
-
-    if ddp.world_size > 1:
-        dist.destroy_process_group()
-    return out_dir
+        for group in run.optimizer.param_groups:
+            group["lr"] = cfg.lr_at(step, total_steps)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            logits, mu, logvar = net(x, y, eps[ddp.rank :: ddp.world_size])
+        loss = cvae_loss(
+            logits.float(),
+            x,
+            mu.float(),
+            logvar.float(),
+            cfg.beta_at(step, steps_per_epoch),
+            run.model_cfg.loss,
+        )
+        run.optimizer.zero_grad(set_to_none=True)
+        # DDP averages the ranks' gradients; weighting each rank's batch mean by its share of the global
+        # batch makes that the global batch mean also when the last batch does not split evenly.
+        (loss * (len(batch) * ddp.world_size / len(whole))).backward()
+        run.optimizer.step()
+        running += loss.detach().double() * len(batch)
+        seen += len(batch)
+        if (i + 1) % LOG_EVERY == 0:
+            bar.set_postfix(loss=f"{running.item() / seen:.2f}")
+    return running.item() / seen
 
 
-def _restore(
-    out_dir: Path, model: CVAE, optimizer: torch.optim.Optimizer, model_cfg: CVAEConfig, device: torch.device
-) -> list[dict[str, float]]:
+def _restore(run: Run) -> list[dict[str, float]]:
     """Load weights, optimizer moments and RNG state saved after the last epoch; returns the history."""
+    out_dir = run.out_dir
     config = read_config(out_dir)
-    if CVAEConfig.from_dict(config["model"]) != model_cfg:
+    if CVAEConfig.from_dict(config["model"]) != run.model_cfg:
         raise ValueError(f"{out_dir}: --resume with a different model config than the saved one")
     history = config["training"]["history"]
     # The epoch before the hash: for a resume state copied from another run it says more.
@@ -262,36 +312,32 @@ def _restore(
             "(a copied file, or a run that died mid-save in an older version); start again without --resume"
         )
     state = load_tensors(out_dir, STATE_FILE, config)
-    model.load_state_dict(load_checkpoint(out_dir, "cvae").model.state_dict())
-    _load_optimizer(optimizer, {k: v.to(device) for k, v in state.items()})
+    run.model.load_state_dict(load_checkpoint(out_dir, "cvae").model.state_dict())
+    _load_optimizer(run.optimizer, {k: v.to(run.device) for k, v in state.items()})
     torch.set_rng_state(state["rng.cpu"])
     return history
 
 
-def _save(
-    out_dir: Path,
-    model: CVAE,
-    optimizer: torch.optim.Optimizer,
-    train_cfg: TrainConfig,
-    split: Split,
-    history: list[dict[str, float]],
-) -> None:
+def save_epoch(run: Run) -> None:
+    """The checkpoint after an epoch: weights, config.json (settings, history, what `auto` resolved to) and
+    the resume state, in one commit."""
     save_checkpoint(
-        out_dir,
-        model,
+        run.out_dir,
+        run.model,
         {
-            "name": out_dir.name,
-            "data": split.describe(),
-            "seed": train_cfg.seed,
-            "epochs": len(history),
-            "training": {**asdict(train_cfg), "history": history},
+            "name": run.out_dir.name,
+            "data": run.split.describe(),
+            "seed": run.train_cfg.seed,
+            "epochs": len(run.history),
+            "training": {**asdict(run.train_cfg), "history": run.history},
+            "runtime": run.runtime(),
         },
         # In the same commit as the weights, so --resume finds both from one epoch.
         extra={
             STATE_FILE: {
-                **_optimizer_tensors(optimizer),
+                **_optimizer_tensors(run.optimizer),
                 "rng.cpu": torch.get_rng_state(),
-                "epoch": torch.tensor(len(history)),
+                "epoch": torch.tensor(len(run.history)),
             }
         },
     )

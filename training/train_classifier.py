@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm import tqdm
 
 from model.checkpoint import save_checkpoint
-from model.classifier import DigitClassifier
+from model.classifier import DigitClassifier, classify
 from model.config import ClassifierConfig
 from model.device import resolve_device
-from training.arguments import (
-    add_data_arguments,
-    add_run_arguments,
-    check_output_directory,
-    name_classes,
-    run_cli,
-)
-from training.augment import AUGMENTATIONS
-from training.data import Split, epoch_order, load_split, to_tensors
-from training.evaluate import classify
+from training.augment import AUGMENTATIONS, Augmentation
+from training.data import Split, to_tensors
+from training.fit import fit_one_cycle
 
 log = logging.getLogger("cvae.classifier")
 
@@ -47,14 +36,18 @@ class ClassifierRecipe:
     lr: float = 3e-3
     seed: int = 0
     device: str = "auto"
-    augmentation: str = "uploads"
+    augmentation: Augmentation = "uploads"
 
 
 def recorded_recipe(training: dict[str, Any]) -> dict[str, Any]:
     """The recipe a classifier's config.json records under "training"; classifiers trained before
     --augment existed name the augmentation module instead, and used what is now "uploads"."""
     augmentation = training.get("augmentation", "uploads")
-    return {**training, "augmentation": augmentation if augmentation in AUGMENTATIONS else "uploads"}
+    known = {f.name for f in fields(ClassifierRecipe)}
+    return {
+        **{k: v for k, v in training.items() if k in known},
+        "augmentation": augmentation if augmentation in AUGMENTATIONS else "uploads",
+    }
 
 
 def fit_classifier(
@@ -66,32 +59,29 @@ def fit_classifier(
     dev = resolve_device(recipe.device)
     torch.manual_seed(recipe.seed)
     model = DigitClassifier(cfg or ClassifierConfig(num_classes=len(split.class_names))).to(dev)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=1e-4)
-    steps = recipe.epochs * math.ceil(len(split.train_images) / recipe.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=steps)
     x_train, y_train = to_tensors(split.train_images, split.train_labels)
     x_test, y_test = (t.to(dev) for t in to_tensors(split.test_images, split.test_labels))
     g = torch.Generator().manual_seed(recipe.seed)
-    for epoch in range(recipe.epochs):
-        model.train()
-        order = epoch_order(len(x_train), recipe.seed, epoch)
-        bar = tqdm(
-            order.split(recipe.batch_size), desc=f"classifier epoch {epoch + 1}/{recipe.epochs}", leave=False
-        )
-        for batch in bar:
-            x = augment(x_train[batch], g).to(dev)
-            loss = F.cross_entropy(model(x), y_train[batch].to(dev), label_smoothing=0.05)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-        log.info(
-            "classifier epoch %d/%d  test accuracy %.4f",
-            epoch + 1,
-            recipe.epochs,
-            accuracy(model, x_test, y_test),
-        )
+
+    def batch_loss(batch: Tensor) -> Tensor:
+        x = augment(x_train[batch], g).to(dev)
+        return F.cross_entropy(model(x), y_train[batch].to(dev), label_smoothing=0.05)
+
+    def after_epoch(epoch: int, _: float) -> None:
+        test_accuracy = accuracy(model, x_test, y_test)
+        log.info("classifier epoch %d/%d  test accuracy %.4f", epoch + 1, recipe.epochs, test_accuracy)
+
+    fit_one_cycle(
+        model,
+        len(x_train),
+        batch_loss,
+        epochs=recipe.epochs,
+        batch_size=recipe.batch_size,
+        lr=recipe.lr,
+        seed=recipe.seed,
+        desc="classifier",
+        after_epoch=after_epoch,
+    )
     return model.eval()
 
 
@@ -125,40 +115,7 @@ def train_classifier(
                 "augmentation": recipe.augmentation,
             },
             "metrics": metrics,
+            "runtime": {"device": dev.type, "precision": "fp32", "processes": 1},
         },
     )
     return metrics
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="cvae-train-classifier",
-        description="Train the digit classifier (label inference, sample accuracy) on the train split only.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    add_data_arguments(parser)
-    parser.add_argument("--epochs", type=int, default=15, help="epochs in total")
-    parser.add_argument("--batch-size", type=int, default=128, help="images per step")
-    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (AdamW, one-cycle)")
-    parser.add_argument(
-        "--augment",
-        choices=sorted(AUGMENTATIONS),
-        default="uploads",
-        help="uploads: slant, stroke, blur and thumbnail distortions, so handwriting from outside MNIST is "
-        "read; objects: left-right mirror, a 2-pixel shift and blur, for photographed things (Fashion-MNIST)",
-    )
-    add_run_arguments(parser, seed=0, device="auto")
-    parser.add_argument("--out", default="checkpoints/digit-classifier", help="checkpoint directory to write")
-
-    def run(args: argparse.Namespace) -> None:
-        check_output_directory(args.out)
-        split = name_classes(load_split(args.data, args.data_dir, args.npm_tarball), args.class_names)
-        recipe = ClassifierRecipe(args.epochs, args.batch_size, args.lr, args.seed, args.device, args.augment)
-        metrics = train_classifier(split, args.out, recipe)
-        print(json.dumps(metrics))
-
-    run_cli(parser, run, argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,5 @@
-"""Shared pieces of the service tests: tiny checkpoints, an app on them, and images to upload.
+"""Plain helpers of the service tests: settings for the tiny checkpoints (conftest.py's `tiny_checkpoints`),
+images to upload, and readers of what comes back.
 
 Tests of validation and plumbing use tiny untrained models (fast, any device); tests of real behaviour use
 the shipped checkpoints (test_app_shipped.py).
@@ -6,46 +7,20 @@ the shipped checkpoints (test_app_shipped.py).
 
 from __future__ import annotations
 
+import base64
 import io
+import re
 import struct
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
-import pytest
-import torch
-from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.main import create_app
 from app.settings import Settings
-from model.checkpoint import save_checkpoint
-from model.classifier import DigitClassifier
-from model.config import ClassifierConfig, CVAEConfig
-from model.cvae import CVAE
 
 LATENT_DIM = 4
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _restore_torch_threads() -> Iterator[None]:
-    """The service sets torch's (process-wide) thread count; later test modules get theirs back."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("checkpoints")
-    torch.manual_seed(0)
-    cvae = CVAE(CVAEConfig(arch="conv", latent_dim=LATENT_DIM, channels=4))
-    classifier = DigitClassifier(ClassifierConfig(channels=4, hidden_dim=8))
-    metrics = {"test_neg_elbo": 543.2}
-    save_checkpoint(root / "cvae", cvae, {"name": "tiny-cvae", "metrics": metrics})
-    save_checkpoint(root / "classifier", classifier.eval(), {"name": "tiny-classifier"})
-    return root / "cvae", root / "classifier"
 
 
 def tiny_settings(checkpoints: tuple[Path, Path], **overrides: object) -> Settings:
@@ -53,12 +28,6 @@ def tiny_settings(checkpoints: tuple[Path, Path], **overrides: object) -> Settin
     CVAE_DEVICE (auto: CUDA when present)."""
     cvae, classifier = checkpoints
     return Settings(**{"checkpoint": cvae, "classifier": classifier, "extra_models": [], **overrides})
-
-
-@pytest.fixture(scope="module")
-def client(tiny_checkpoints: tuple[Path, Path]) -> Iterator[TestClient]:
-    with TestClient(create_app(tiny_settings(tiny_checkpoints))) as started:
-        yield started
 
 
 def digit_page(size: tuple[int, int] = (120, 90), dark_ink: bool = True) -> np.ndarray:
@@ -105,3 +74,25 @@ def truncated(format: str) -> bytes:
     """The first half of a noise image in `format`: the header is intact, the pixel data cut short."""
     data = encode_image(noise_image(), format)
     return data[: len(data) // 2]
+
+
+def decode_png(data: str | bytes) -> np.ndarray:
+    """A grayscale PNG (its bytes, or base64 as in a JSON answer) as a uint8 array."""
+    raw = base64.b64decode(data) if isinstance(data, str) else data
+    image = Image.open(io.BytesIO(raw))
+    assert image.format == "PNG" and image.mode == "L"
+    return np.asarray(image)
+
+
+def batches_shared(client: httpx.Client, batcher: str) -> float:
+    """How many batches of the digits model's `batcher` held more than one request, from /metrics."""
+    text = client.get("/metrics").text
+
+    def value(name: str) -> float:
+        match = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.MULTILINE)
+        return float(match.group(1)) if match else 0.0
+
+    labels = f'batcher="{batcher}",model="cvae-mnist"'
+    return value(f"cvae_batch_requests_count{{{labels}}}") - value(
+        f'cvae_batch_requests_bucket{{{labels},le="1.0"}}'
+    )
