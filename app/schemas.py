@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from app.openapi import LIMIT_KEY
 from model.config import CVAEConfig
+from model.synthetic import MAX_TEMPERATURE
 
 
 def _integral_number(value: Any) -> Any:
@@ -24,9 +25,17 @@ def _integral_number(value: Any) -> Any:
 
 # After the constraints, so that they stay minimum and maximum in the JSON schema.
 INTEGRAL = BeforeValidator(_integral_number)
+# Seeds stay below 2^53 so that they survive a round trip through JavaScript's numbers.
+MAX_SEED = 2**53 - 1
+# The bounds of each value a request gives, once: the strict JSON fields below and the query and form
+# parameters of app/routes/ take them from here.
+DIGIT_BOUNDS: dict[str, Any] = {"ge": 0, "le": 9}
+SEED_BOUNDS: dict[str, Any] = {"ge": 0, "le": MAX_SEED}
+TEMPERATURE_BOUNDS: dict[str, Any] = {"gt": 0, "le": MAX_TEMPERATURE, "allow_inf_nan": False}
+CONFIDENCE_BOUNDS: dict[str, Any] = {"ge": 0, "le": 1, "allow_inf_nan": False}
 Digit = Annotated[
     int,
-    Field(strict=True, ge=0, le=9),
+    Field(strict=True, **DIGIT_BOUNDS),
     INTEGRAL,
     Field(description="the older name of `label`, read when `label` is left out", examples=[7]),
 ]
@@ -48,18 +57,14 @@ ModelName = Annotated[
     str, Field(min_length=1, max_length=200, description=MODEL_DESCRIPTION, json_schema_extra=MODEL_NAMES)
 ]
 
-# Seeds stay below 2^53 so that they survive a round trip through JavaScript's numbers.
-MAX_SEED = 2**53 - 1
 Seed = Annotated[
-    int, Field(strict=True, ge=0, le=MAX_SEED), INTEGRAL, Field(description="seed of the latent draw")
+    int, Field(strict=True, **SEED_BOUNDS), INTEGRAL, Field(description="seed of the latent draw")
 ]
 Temperature = Annotated[
     float,
     Field(
         strict=True,
-        gt=0,
-        le=3,
-        allow_inf_nan=False,
+        **TEMPERATURE_BOUNDS,
         description="scales the prior's standard deviation",
         examples=[1.0],
     ),
@@ -69,7 +74,7 @@ MIN_CONFIDENCE_DESCRIPTION = (
     "n of the seed's latents that pass; at most CVAE_MAX_DRAWS are drawn (422 when fewer pass); "
     "null: every image, as drawn"
 )
-MinConfidence = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False, examples=[0.9])]
+MinConfidence = Annotated[float, Field(strict=True, **CONFIDENCE_BOUNDS, examples=[0.9])]
 # The prior is N(0, I): coordinates beyond this are meaningless, and would overflow float32 on the way in.
 LATENT_BOUND = 1e4
 LatentCoordinate = Annotated[

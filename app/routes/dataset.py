@@ -27,10 +27,12 @@ from app.dependencies import MetricsDep, ModelsDep, SettingsDep
 from app.openapi import LIMIT_KEY
 from app.routes.generation import seed_or_random
 from app.schemas import (
-    MAX_SEED,
+    CONFIDENCE_BOUNDS,
     MODEL_DESCRIPTION,
     MODEL_NAMES,
     REQUEST_ERRORS,
+    SEED_BOUNDS,
+    TEMPERATURE_BOUNDS,
     ErrorResponse,
     check_at_most,
     request_error,
@@ -47,7 +49,7 @@ from model.dataset_files import (
     with_datasheet,
 )
 from model.legible import Judged, TooFewLegibleError
-from model.synthetic import MAX_TEMPERATURE, DatasetSpec, Synthesis
+from model.synthetic import DatasetSpec, Synthesis
 
 router = APIRouter(prefix="/v1", tags=["generation"], responses=REQUEST_ERRORS)
 
@@ -127,14 +129,12 @@ async def dataset(
     ],
     format: Annotated[Format, Query(description=FORMAT_DESCRIPTION)] = "npz",
     model: Annotated[str | None, Query(description=MODEL_DESCRIPTION, json_schema_extra=MODEL_NAMES)] = None,
-    seed: Annotated[int | None, Query(ge=0, le=MAX_SEED, description="null: chosen at random")] = None,
-    temperature: Annotated[float, Query(gt=0, le=MAX_TEMPERATURE, allow_inf_nan=False)] = 1.0,
+    seed: Annotated[int | None, Query(**SEED_BOUNDS, description="null: chosen at random")] = None,
+    temperature: Annotated[float, Query(**TEMPERATURE_BOUNDS)] = 1.0,
     min_confidence: Annotated[
         float | None,
         Query(
-            ge=0,
-            le=1,
-            allow_inf_nan=False,
+            **CONFIDENCE_BOUNDS,
             description="only images that the model's classifier reads as their class with at least this "
             "probability, the first per_class of each class's latents that pass; at most CVAE_MAX_DRAWS "
             "are drawn per class (422 when fewer pass); null: every image, as drawn",

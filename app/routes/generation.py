@@ -24,11 +24,15 @@ from app.encoding import grid_png, png_base64_tiles
 from app.openapi import LIMIT_KEY
 from app.schemas import (
     AT_MOST_MAX_N,
+    CONFIDENCE_BOUNDS,
+    DIGIT_BOUNDS,
     MAX_SEED,
     MIN_CONFIDENCE_DESCRIPTION,
     MODEL_DESCRIPTION,
     MODEL_NAMES,
     REQUEST_ERRORS,
+    SEED_BOUNDS,
+    TEMPERATURE_BOUNDS,
     DecodeRequest,
     ErrorResponse,
     ImagesResponse,
@@ -157,17 +161,17 @@ async def sample_png(
         Query(ge=0, description="the class (default 0)", json_schema_extra={LIMIT_KEY: "max_label"}),
     ] = None,
     digit: Annotated[
-        int | None, Query(ge=0, le=9, description="the older name of label, read when label is left out")
+        int | None, Query(**DIGIT_BOUNDS, description="the older name of label, read when label is left out")
     ] = None,
     model: Annotated[str | None, Query(description=MODEL_DESCRIPTION, json_schema_extra=MODEL_NAMES)] = None,
     n: Annotated[
         int, Query(ge=1, description="how many images, at most CVAE_MAX_N", json_schema_extra=AT_MOST_MAX_N)
     ] = 1,
-    seed: Annotated[int | None, Query(ge=0, le=MAX_SEED, description="null: chosen at random")] = None,
-    temperature: Annotated[float, Query(gt=0, le=3, allow_inf_nan=False)] = 1.0,
+    seed: Annotated[int | None, Query(**SEED_BOUNDS, description="null: chosen at random")] = None,
+    temperature: Annotated[float, Query(**TEMPERATURE_BOUNDS)] = 1.0,
     nrow: Annotated[int | None, Query(ge=1, description="images per row; default: a square grid")] = None,
     min_confidence: Annotated[
-        float | None, Query(ge=0, le=1, allow_inf_nan=False, description=MIN_CONFIDENCE_DESCRIPTION)
+        float | None, Query(**CONFIDENCE_BOUNDS, description=MIN_CONFIDENCE_DESCRIPTION)
     ] = None,
 ) -> Response:
     chosen, asked = _model_and_label(models, model, label, digit, "query")

@@ -13,6 +13,7 @@ from app.dependencies import MetricsDep, ModelsDep
 from app.encoding import png_base64_tiles
 from app.openapi import LIMIT_KEY
 from app.schemas import (
+    DIGIT_BOUNDS,
     MODEL_DESCRIPTION,
     MODEL_NAMES,
     REQUEST_ERRORS,
@@ -52,7 +53,7 @@ OptionalLabel = Annotated[
     ),
 ]
 OptionalDigit = Annotated[
-    int, Form(ge=0, le=9, description="the older name of label, read when label is omitted")
+    int, Form(**DIGIT_BOUNDS, description="the older name of label, read when label is omitted")
 ]
 OptionalModel = Annotated[str, Form(description=MODEL_DESCRIPTION, json_schema_extra=MODEL_NAMES)]
 
