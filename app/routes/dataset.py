@@ -18,13 +18,14 @@ from urllib.parse import urlencode
 
 import numpy as np
 from anyio import from_thread, to_thread
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 from fastapi.responses import StreamingResponse
 from torch import Tensor
 
 from app.batched import BatchedModels
 from app.dependencies import MetricsDep, ModelsDep, SettingsDep
 from app.openapi import LIMIT_KEY
+from app.routes import v1_router
 from app.routes.generation import seed_or_random
 from app.schemas import (
     CONFIDENCE_BOUNDS,
@@ -51,7 +52,7 @@ from model.dataset_files import (
 from model.legible import Judged, TooFewLegibleError
 from model.synthetic import DatasetSpec, Synthesis
 
-router = APIRouter(prefix="/v1", tags=["generation"], responses=REQUEST_ERRORS)
+router = v1_router("generation", REQUEST_ERRORS)
 
 Format = Literal["npz", "idx"]
 # npz: numpy's own file (a zip of .npy arrays); idx: a tar of MNIST's two files and datasheet.json.

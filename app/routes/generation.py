@@ -15,13 +15,14 @@ from typing import Annotated, Any
 
 import numpy as np
 import torch
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 from torch import Tensor
 
 from app.batched import BatchedModels, Encoded, SampleAsk, Samples, ServedModels
 from app.dependencies import MetricsDep, ModelsDep, SettingsDep
 from app.encoding import grid_png, png_base64_tiles
 from app.openapi import LIMIT_KEY
+from app.routes import v1_router
 from app.schemas import (
     AT_MOST_MAX_N,
     CONFIDENCE_BOUNDS,
@@ -51,10 +52,9 @@ from model.cvae import class_labels
 from model.interpolation import slerp
 from model.legible import TooFewLegibleError
 
-router = APIRouter(
-    prefix="/v1",
-    tags=["generation"],
-    responses={
+router = v1_router(
+    "generation",
+    {
         400: {"model": ErrorResponse, "description": "the body is not JSON"},
         413: {"model": ErrorResponse, "description": "body over the limit"},
         **REQUEST_ERRORS,

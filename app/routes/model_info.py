@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from app.dependencies import ModelsDep
+from app.routes import v1_router
 from app.schemas import MODEL_DESCRIPTION, MODEL_NAMES, NO_SUCH_MODEL, ModelInfo, ModelsResponse
 
-router = APIRouter(prefix="/v1", tags=["model"])
+router = v1_router("model")
 
 
 @router.get(

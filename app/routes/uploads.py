@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import torch
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import Depends, File, Form, UploadFile
 
 from app.batched import BatchedModels, ServedModels
 from app.dependencies import MetricsDep, ModelsDep
 from app.encoding import png_base64_tiles
 from app.openapi import LIMIT_KEY
+from app.routes import v1_router
 from app.schemas import (
     DIGIT_BOUNDS,
     MODEL_DESCRIPTION,
@@ -33,7 +34,7 @@ _ERRORS = {
     415: {"model": ErrorResponse, "description": "not an image in an accepted format"},
     **REQUEST_ERRORS,
 }
-router = APIRouter(prefix="/v1", tags=["uploads"], responses=_ERRORS)
+router = v1_router("uploads", _ERRORS)
 
 # format binary: what client generators (openapi-python-client among them) read as a file to upload.
 Upload = Annotated[
