@@ -122,7 +122,7 @@ clean:
 # What /v1/sample's min_confidence does to the shipped digits model: acceptance, diversity and the
 # classifier's argmax per digit over 1,000 draws each; writes benchmarks/results/legible.json (8 s).
 legible: install
-	$(BIN)/python -m training.legible_report
+	$(BIN)/python -m training.commands.legible_report
 
 # is_digit / ood_score of both shipped models, calibrated on their own held-out test data (half calibrates,
 # half checks; the result goes into config.json, under "ood").
@@ -134,10 +134,10 @@ calibrate: install
 # Every figure of docs/trust.md: phone photos read (benchmarks/results/photos.json),
 # is_digit per kind of upload (benchmarks/results/ood.json), min_confidence per digit (legible.json).
 trust: install legible
-	$(BIN)/python -m training.photo_accuracy
-	$(BIN)/python -m training.ood_report --threads 1
+	$(BIN)/python -m training.commands.photo_accuracy
+	$(BIN)/python -m training.commands.ood_report --threads 1
 
 # The README's results table, from the evaluated checkpoints' config.json.
 results: install
-	$(BIN)/python -m training.report checkpoints/mlp-baseline-10 checkpoints/mlp-baseline-100 checkpoints/cvae-mnist
-	$(BIN)/python -m training.report checkpoints/cvae-fashion
+	$(BIN)/python -m training.commands.report checkpoints/mlp-baseline-10 checkpoints/mlp-baseline-100 checkpoints/cvae-mnist
+	$(BIN)/python -m training.commands.report checkpoints/cvae-fashion

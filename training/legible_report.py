@@ -1,4 +1,4 @@
-"""`python -m training.legible_report` (make legible): what /v1/sample's min_confidence costs and buys.
+"""What /v1/sample's min_confidence costs and buys.
 
 Per class, 1,000 latents at temperature 1 from the stream the service draws (model/legible.py; the seed is
 the class), judged as the service judges them (the classifier on the uint8 pixels): the fraction accepted
@@ -6,14 +6,12 @@ at each min_confidence, the mean pairwise L2 distance of the accepted images ove
 diversity lost), and the fraction of those accepted at 0.9 that the classifier's argmax reads as the class
 asked for, beside that fraction for all images. The issue's bar is 99.5% at 0.9; a probability of 0.9
 leaves every other class under 0.1, so it holds by construction, and the report checks it all the same (exit
-status 1 below it). Writes benchmarks/results/legible.json and prints a markdown table.
+status 1 below it). `make legible` writes it to benchmarks/results/legible.json and prints a markdown table
+(training/commands/legible_report.py).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
@@ -84,42 +82,21 @@ def markdown_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m training.legible_report",
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--checkpoint", type=Path, default=Path("checkpoints/cvae-mnist"), help="CVAE")
-    parser.add_argument(
-        "--classifier", type=Path, default=Path("checkpoints/digit-classifier"), help="its classifier"
-    )
-    parser.add_argument("--draws", type=int, default=1000, help="latents per class")
-    parser.add_argument("--temperature", type=float, default=1.0, help="of the prior")
-    parser.add_argument("--out", type=Path, default=OUT, help="the JSON report")
-    args = parser.parse_args(argv)
-    # One torch thread, as the service runs (CVAE_TORCH_THREADS): its 8-row blocks run 5x slower on two.
-    torch.set_num_threads(1)
+def served_legible_report(
+    checkpoint: Path, classifier_path: Path, draws: int, temperature: float
+) -> dict[str, object]:
+    """legible_report of the checkpoint's networks in the form the service runs them (so the verdicts are
+    the service's), with what was measured and how long it took."""
     cpu = torch.device("cpu")
-    cvae = load_checkpoint(args.checkpoint, "cvae", cpu).model
-    classifier = load_checkpoint(args.classifier, "classifier", cpu).model
-    cvae.decoder = inference_form(cvae.decoder)  # as served, so the verdicts are the service's
+    cvae = load_checkpoint(checkpoint, "cvae", cpu).model
+    classifier = load_checkpoint(classifier_path, "classifier", cpu).model
+    cvae.decoder = inference_form(cvae.decoder)
     start = time.perf_counter()
-    report = legible_report(cvae, inference_form(classifier), args.draws, args.temperature)
-    report = {
-        "checkpoint": str(args.checkpoint),
-        "classifier": str(args.classifier),
+    report = legible_report(cvae, inference_form(classifier), draws, temperature)
+    return {
+        "checkpoint": str(checkpoint),
+        "classifier": str(classifier_path),
         **report,
         "seconds": round(time.perf_counter() - start, 1),
         "torch": torch.__version__,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(markdown_table(report))
-    agreement = report[AGREEMENT_AT_BAR]
-    print(f"\nargmax = class, all accepted at {ARGMAX_THRESHOLD}: {agreement:.2%} (bar: {ARGMAX_BAR:.1%})")
-    return 0 if agreement >= ARGMAX_BAR else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""`python -m training.ood_report`: how often `is_digit` is false, per kind of upload, for a served model.
+"""How often `is_digit` is false, per kind of upload, for a served model.
 
 Each kind of training/ood_data.py (and the photographed digits of training/photos.py) is sent through the
 service's preprocessing and scored as the service scores it, with the calibration stored in the checkpoint
@@ -6,13 +6,11 @@ service's preprocessing and scored as the service scores it, with the calibratio
 told it is not usable. The ROC AUC is that of the score between the kind and the held-out real digits the
 calibration never saw (the odd positions of the test split): 1.0 separates them perfectly; the JSON also
 has each feature's own (model/ood.py), scored or not.
-Writes benchmarks/results/ood.json and prints a markdown table.
+`make trust` writes it to benchmarks/results/ood.json (training/commands/ood_report.py).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -23,8 +21,7 @@ import torch
 from model.checkpoint import load_checkpoint, load_tensors
 from model.ood import FEATURES, SCORED, STATS_FILE, Calibration
 from training import ood_data
-from training.calibrate import DEFAULT_FLAG_RATE, as_uploads, features_of, preprocessed
-from training.commands.arguments import add_run_arguments, run_cli
+from training.calibrate import as_uploads, features_of, preprocessed
 from training.data import load_idx_split, load_split
 from training.photos import KINDS as PHOTO_KINDS
 from training.photos import render_photo
@@ -131,29 +128,3 @@ def markdown(result: dict[str, object]) -> str:
         digits = "yes" if row["digits"] else "no"
         lines.append(f"| {row['kind']} | {digits} | {row['uploads']} | {100 * row['flagged']:.1f}% | {auc} |")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m training.ood_report",
-        description="Flag rates and ROC AUC of is_digit per kind of upload (digits and non-digits).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--checkpoint", default="checkpoints/cvae-mnist")
-    parser.add_argument("--classifier", default="checkpoints/digit-classifier")
-    parser.add_argument("--per-kind", type=int, default=500, help="uploads of each kind")
-    parser.add_argument("--flag-rate", type=float, default=DEFAULT_FLAG_RATE, help="as CVAE_OOD_FLAG_RATE")
-    parser.add_argument("--out", default="benchmarks/results/ood.json")
-    add_run_arguments(parser, seed=1, device="cpu")
-
-    def run(args: argparse.Namespace) -> None:
-        result = measure(args.checkpoint, args.classifier, args.per_kind, args.flag_rate, args.seed)
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-        print(markdown(result))
-
-    run_cli(parser, run, argv)
-
-
-if __name__ == "__main__":
-    main()

