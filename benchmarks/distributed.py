@@ -239,7 +239,7 @@ def write_doc(result: dict[str, Any]) -> None:
         for name, r in result["runs"].items()
     ]
     lines = [
-        "## Throughput on this machine",
+        "## Throughput",
         "",
         "`make bench-distributed` (`benchmarks/distributed.py`, results in "
         "`benchmarks/results/distributed.json`): the shipped model "
