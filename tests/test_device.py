@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from training_support import TINY_MLP, fast_config
 
 from app import cli
 from model import device
+from model.checkpoint import load_checkpoint
 from model.device import autocast_dtype, resolve_device
+from training.train import train
 
 
 def test_device_selection_without_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,3 +51,15 @@ def test_cli_bad_device_is_one_line_and_non_zero(tiny_checkpoints, capsys: pytes
     cvae, classifier = tiny_checkpoints
     assert cli.main(["--checkpoint", str(cvae), "--classifier", str(classifier), "--device", "tpu"]) != 0
     assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-bf16", "no-bf16"])
+def test_a_run_records_what_auto_resolved_to(
+    native: bool, tmp_path, tiny_split, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """config.json keeps `auto` as asked and, under "runtime", the device and precision the run used."""
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: native)
+    train(TINY_MLP, fast_config(1, precision="auto"), tiny_split, tmp_path / "run")
+    config = load_checkpoint(tmp_path / "run", "cvae").config
+    assert config["training"]["precision"] == "auto"
+    assert config["runtime"] == {"device": "cpu", "precision": "bf16" if native else "fp32", "processes": 1}

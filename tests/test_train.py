@@ -6,9 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 from data_support import write_split_as_idx
-from training_support import TINY_CONV, TINY_MLP
-from training_support import checkpoint_weights as _weights
-from training_support import fast_config as _fast
+from training_support import TINY_CONV, TINY_MLP, checkpoint_weights, fast_config
 
 from model.checkpoint import load_checkpoint
 from model.config import CVAEConfig
@@ -43,7 +41,7 @@ def _tiny_cli_args(data_dir: Path, out: Path) -> list[str]:
 def test_tiny_run_writes_a_loadable_checkpoint_whose_loss_fell(
     tmp_path, tiny_split, model_cfg, precision
 ) -> None:
-    train(model_cfg, _fast(2, precision=precision), tiny_split, tmp_path / "run")
+    train(model_cfg, fast_config(2, precision=precision), tiny_split, tmp_path / "run")
     loaded = load_checkpoint(tmp_path / "run", "cvae")
     history = loaded.config["training"]["history"]
     assert [h["epoch"] for h in history] == [1, 2]
@@ -51,10 +49,12 @@ def test_tiny_run_writes_a_loadable_checkpoint_whose_loss_fell(
     assert history[1]["test_neg_elbo"] < history[0]["test_neg_elbo"]
     assert loaded.config["data"]["train_size"] == 300 and loaded.config["seed"] == 0
     assert CVAEConfig.from_dict(loaded.config["model"]) == model_cfg
+    # What the run resolved (here given, not auto) is recorded beside what was asked.
+    assert loaded.config["runtime"] == {"device": "cpu", "precision": precision, "processes": 1}
 
 
 def test_resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run(tmp_path, tiny_split) -> None:
-    train(TINY_MLP, _fast(3), tiny_split, tmp_path / "full")
+    train(TINY_MLP, fast_config(3), tiny_split, tmp_path / "full")
 
     def save_then_die(run: Run) -> None:
         save_epoch(run)
@@ -62,33 +62,33 @@ def test_resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run(
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(TINY_MLP, _fast(3), tiny_split, tmp_path / "resumed", save=save_then_die)
+        train(TINY_MLP, fast_config(3), tiny_split, tmp_path / "resumed", save=save_then_die)
     assert json.loads((tmp_path / "resumed" / "config.json").read_text())["epochs"] == 1
-    train(TINY_MLP, _fast(3), tiny_split, tmp_path / "resumed", resume=True)
+    train(TINY_MLP, fast_config(3), tiny_split, tmp_path / "resumed", resume=True)
     config = json.loads((tmp_path / "resumed" / "config.json").read_text())
     assert [h["epoch"] for h in config["training"]["history"]] == [1, 2, 3]
-    full, resumed = _weights(tmp_path / "full"), _weights(tmp_path / "resumed")
+    full, resumed = checkpoint_weights(tmp_path / "full"), checkpoint_weights(tmp_path / "resumed")
     assert all(torch.equal(full[k], resumed[k]) for k in full)
 
 
 def test_resume_refuses_a_state_from_another_epoch(tmp_path, tiny_split) -> None:
-    train(TINY_MLP, _fast(1), tiny_split, tmp_path / "a")
-    train(TINY_MLP, _fast(2), tiny_split, tmp_path / "b")
+    train(TINY_MLP, fast_config(1), tiny_split, tmp_path / "a")
+    train(TINY_MLP, fast_config(2), tiny_split, tmp_path / "b")
     (tmp_path / "a" / STATE_FILE).write_bytes((tmp_path / "b" / STATE_FILE).read_bytes())
     with pytest.raises(ValueError, match="died mid-save"):
-        train(TINY_MLP, _fast(3), tiny_split, tmp_path / "a", resume=True)
+        train(TINY_MLP, fast_config(3), tiny_split, tmp_path / "a", resume=True)
 
 
 def test_same_seed_same_result_other_seed_other_result(tmp_path, tiny_split) -> None:
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
-        train(TINY_MLP, _fast(1, seed=seed), tiny_split, tmp_path / name)
-    a, b, c = (_weights(tmp_path / n) for n in "abc")
+        train(TINY_MLP, fast_config(1, seed=seed), tiny_split, tmp_path / name)
+    a, b, c = (checkpoint_weights(tmp_path / n) for n in "abc")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
 def test_eval_images_gives_the_per_epoch_test_elbo_of_an_evenly_spaced_subset(tmp_path, tiny_split) -> None:
-    train(TINY_MLP, _fast(1, eval_images=10), tiny_split, tmp_path / "run")
+    train(TINY_MLP, fast_config(1, eval_images=10), tiny_split, tmp_path / "run")
     loaded = load_checkpoint(tmp_path / "run", "cvae")
     chosen = evenly_spaced(len(tiny_split.test_images), 10)
     x, y = to_tensors(tiny_split.test_images[chosen], tiny_split.test_labels[chosen])
