@@ -36,7 +36,7 @@ from model.images import to_uint8
 from model.inference import cvae_inference_form, in_blocks, inference_form
 from model.legible import Judged, LatentStream, judge
 from model.loss import loss_terms
-from model.ood import STATS_FILE, Calibration, Evidence, ood_features
+from model.ood import NEEDS_ELBO, SCORED, STATS_FILE, Calibration, Evidence, ood_features
 
 logger = logging.getLogger("cvae.service")
 
@@ -207,7 +207,7 @@ class ModelService:
     def analyse_batch(self, jobs: Sequence[AnalysisJob]) -> list[UploadAnalysis]:
         """Each upload's digit (the classifier decides unless given), q(z|x,y) and reconstruction, all uploads
         in one pass of each network; the ELBO under every label for those whose digit was inferred (and for
-        all, when the model is calibrated: the OOD score needs it)."""
+        all, when the OOD score reads a feature that needs it: NEEDS_ELBO)."""
         x = torch.cat([job.x for job in jobs]).to(self.device)
         network, rows = self.classifier.network, self.classifier.rows
         embedding = in_blocks(network.embed, x, rows=rows)
@@ -216,13 +216,14 @@ class ModelService:
         decided = probabilities.argmax(dim=1).tolist()
         digits = [decided[i] if job.digit is None else job.digit for i, job in enumerate(jobs)]
         inferred = [i for i, job in enumerate(jobs) if job.digit is None]
-        scored = list(range(len(jobs))) if self.calibration else inferred
-        elbo = elbo_by_label_with_noise(self.cvae, x[scored], self.elbo_noise) if scored else None
+        elbo_for_all = self.calibration is not None and not NEEDS_ELBO.isdisjoint(SCORED)
+        with_elbo = list(range(len(jobs))) if elbo_for_all else inferred
+        elbo = elbo_by_label_with_noise(self.cvae, x[with_elbo], self.elbo_noise) if with_elbo else None
         elbo_probabilities: dict[int, list[float]] = {}
         if elbo is not None:
             softmax = torch.softmax(elbo, dim=1).tolist()
-            elbo_probabilities = {i: softmax[row] for row, i in enumerate(scored) if jobs[i].digit is None}
-        ood_scores, is_digit = self._ood(x, logits, embedding, elbo)
+            elbo_probabilities = {i: softmax[row] for row, i in enumerate(with_elbo) if jobs[i].digit is None}
+        ood_scores, is_digit = self._ood(x, logits, embedding, elbo if elbo_for_all else None)
         labels = torch.tensor(digits, device=self.device)
         mu, logvar = self.cvae.encode(x, labels)
         logits = self.cvae.decode(mu, labels)
@@ -251,11 +252,12 @@ class ModelService:
     def _ood(
         self, x: Tensor, logits: Tensor, embedding: Tensor, elbo: Tensor | None
     ) -> tuple[list[float | None], list[bool | None]]:
-        """Each upload's ood_score and whether it is like this model's data; None when uncalibrated."""
-        if self.calibration is None or self.detector is None or self.ood_threshold is None or elbo is None:
+        """Each upload's ood_score and whether it is like this model's data; None when uncalibrated. Only the
+        features the score reads are computed."""
+        if self.calibration is None or self.detector is None or self.ood_threshold is None:
             return [None] * len(x), [None] * len(x)
         evidence = Evidence(x, logits, embedding, elbo)
-        features = ood_features(self.cvae, evidence, self.calibration.gaussians, self.detector)
+        features = ood_features(self.cvae, evidence, self.calibration.gaussians, self.detector, SCORED)
         scores = self.calibration.score(features)
         return [round(s, 4) for s in scores.tolist()], (scores <= self.ood_threshold).tolist()
 

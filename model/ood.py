@@ -32,8 +32,9 @@ better shows in the report.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import torch
@@ -43,11 +44,13 @@ from model.bounds import elbo_by_label_with_noise
 from model.classifier import DigitClassifier
 from model.cvae import CVAE
 from model.detector import OutlierDetector
-from model.loss import loss_terms
+from model.loss import LossTerms, loss_terms
 
 FEATURES = ("reconstruction", "latent_norm", "mahalanobis", "elbo_gap", "grey_fraction", "detector")
 # The features whose largest standardised value is the score (see above).
 SCORED = ("detector",)
+# Features that need the ELBO under every label (a pass of the CVAE per label) in their Evidence.
+NEEDS_ELBO = frozenset({"elbo_gap"})
 # Beside the CVAE's weights: the class Gaussians of the classifier's hidden layer and the outlier detector.
 STATS_FILE = "ood.safetensors"
 # Preprocessed pixels between these are anti-aliased edges or grey areas, not paper or solid ink.
@@ -57,12 +60,13 @@ GREY = (0.15, 0.85)
 @dataclass(frozen=True)
 class Evidence:
     """What the networks say about preprocessed images x (N, 1, H, W): the classifier's logits (N, K) and
-    hidden layer (N, D), and the CVAE's ELBO under every label (N, K)."""
+    hidden layer (N, D), and the CVAE's ELBO under every label (N, K; None where no feature asked for needs
+    it: NEEDS_ELBO)."""
 
     x: Tensor
     logits: Tensor
     embedding: Tensor
-    elbo: Tensor
+    elbo: Tensor | None
 
 
 @torch.inference_mode()
@@ -106,22 +110,40 @@ class ClassGaussians:
 
 @torch.inference_mode()
 def ood_features(
-    cvae: CVAE, evidence: Evidence, gaussians: ClassGaussians, detector: Callable[[Tensor], Tensor]
+    cvae: CVAE,
+    evidence: Evidence,
+    gaussians: ClassGaussians,
+    detector: Callable[[Tensor], Tensor],
+    names: Sequence[str] = FEATURES,
 ) -> dict[str, Tensor]:
-    """Each feature (N,) of each image; `detector` is the OutlierDetector or its blockwise form."""
+    """Each feature of `names` (N,) of each image, computing only what those need (the service asks for
+    SCORED alone); `detector` is the OutlierDetector or its blockwise form."""
     x, labels = evidence.x, evidence.logits.argmax(dim=1)
-    mu, logvar = cvae.encode(x, labels)
-    terms = loss_terms(cvae.decode(mu, labels), x, mu, logvar, cvae.cfg.loss)
-    ink = x > GREY[0]
-    grey = ink & (x < GREY[1])
-    return {
-        "reconstruction": terms.rec,
-        "latent_norm": mu.norm(dim=1),
-        "mahalanobis": gaussians.distance(evidence.embedding),
-        "elbo_gap": evidence.elbo.amax(dim=1) - evidence.elbo.gather(1, labels[:, None])[:, 0],
-        "grey_fraction": grey.sum(dim=(1, 2, 3)) / ink.sum(dim=(1, 2, 3)).clamp(min=1),
-        "detector": detector(x),
+
+    @cache
+    def posterior() -> tuple[Tensor, LossTerms]:
+        mu, logvar = cvae.encode(x, labels)
+        return mu, loss_terms(cvae.decode(mu, labels), x, mu, logvar, cvae.cfg.loss)
+
+    def elbo_gap() -> Tensor:
+        if evidence.elbo is None:
+            raise ValueError("elbo_gap needs the ELBO under every label in the evidence")
+        return evidence.elbo.amax(dim=1) - evidence.elbo.gather(1, labels[:, None])[:, 0]
+
+    def grey_fraction() -> Tensor:
+        ink = x > GREY[0]
+        grey = ink & (x < GREY[1])
+        return grey.sum(dim=(1, 2, 3)) / ink.sum(dim=(1, 2, 3)).clamp(min=1)
+
+    compute: dict[str, Callable[[], Tensor]] = {
+        "reconstruction": lambda: posterior()[1].rec,
+        "latent_norm": lambda: posterior()[0].norm(dim=1),
+        "mahalanobis": lambda: gaussians.distance(evidence.embedding),
+        "elbo_gap": elbo_gap,
+        "grey_fraction": grey_fraction,
+        "detector": lambda: detector(x),
     }
+    return {name: compute[name]() for name in names}
 
 
 def _median_and_spread(values: Tensor) -> tuple[float, float]:

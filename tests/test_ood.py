@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.service import load_calibration
+from model.bounds import fixed_noise
 from model.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -26,8 +28,19 @@ from model.checkpoint import (
 )
 from model.classifier import DigitClassifier
 from model.config import ClassifierConfig
+from model.cvae import CVAE
 from model.detector import PREFIX, OutlierDetector
-from model.ood import FEATURES, SCORED, STATS_FILE, Calibration, ClassGaussians, calibrate
+from model.ood import (
+    FEATURES,
+    NEEDS_ELBO,
+    SCORED,
+    STATS_FILE,
+    Calibration,
+    ClassGaussians,
+    calibrate,
+    gather_evidence,
+    ood_features,
+)
 from training.calibrate import as_uploads, preprocessed
 from training.commands import arguments
 from training.commands import calibrate as calibrate_cli
@@ -118,6 +131,26 @@ def test_calibration_survives_json_and_refuses_unknown_features() -> None:
         Calibration.from_dict(bad, calibration.to_tensors())
     with pytest.raises(ValueError, match="no outlier detector"):
         Calibration.from_dict(calibration.to_dict(), GAUSSIANS.to_tensors())
+
+
+def test_ood_features_computes_only_the_features_asked_for(cvae: CVAE) -> None:
+    """The service asks for SCORED alone: each feature asked for is the one the full set holds, and nothing
+    else is computed (no CVAE pass, no Gaussians, no ELBO unless a feature of NEEDS_ELBO is asked for)."""
+    classifier = DigitClassifier(ClassifierConfig()).eval()
+    x = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    evidence = gather_evidence(cvae, classifier, x, fixed_noise(cvae.cfg.latent_dim))
+    width = evidence.embedding.shape[1]
+    gaussians = ClassGaussians(torch.zeros(10, width), torch.eye(width))
+    full = ood_features(cvae, evidence, gaussians, DETECTOR)
+    assert list(full) == list(FEATURES)
+    without_elbo = replace(evidence, elbo=None)
+    asked = [name for name in FEATURES if name not in NEEDS_ELBO]
+    some = ood_features(cvae, without_elbo, gaussians, DETECTOR, asked)
+    assert list(some) == asked and all(torch.equal(some[name], full[name]) for name in asked)
+    with pytest.raises(ValueError, match="elbo_gap"):
+        ood_features(cvae, without_elbo, gaussians, DETECTOR, sorted(NEEDS_ELBO))
+    scored = ood_features(None, without_elbo, None, DETECTOR, SCORED)  # type: ignore[arg-type]
+    assert list(scored) == list(SCORED) and all(torch.equal(scored[name], full[name]) for name in SCORED)
 
 
 def test_the_detector_learns_an_outlier_kind_from_tiny_data_in_seconds(tiny_split: Split) -> None:
