@@ -22,7 +22,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from model.bounds import fixed_noise
-from model.checkpoint import load_checkpoint, read_config, write_config
+from model.checkpoint import load_checkpoint, write_config
 from model.classifier import DigitClassifier
 from model.cvae import CVAE
 from model.detector import OutlierDetector
@@ -137,7 +137,8 @@ def calibrate_checkpoint(
 ) -> dict[str, Any]:
     """Calibrate the CVAE at `checkpoint` served with the classifier at `classifier_path` (module docstring)
     and, with `write`, store the calibration in its config.json and ood.safetensors; returns the summary."""
-    cvae = load_checkpoint(checkpoint, "cvae", device).model
+    loaded = load_checkpoint(checkpoint, "cvae", device)
+    cvae = loaded.model
     classifier = load_checkpoint(classifier_path, "classifier", device)
     train, train_images, train_labels = train_uploads(split.train_images, split.train_labels)
     gaussians = ClassGaussians.fit(
@@ -166,7 +167,6 @@ def calibrate_checkpoint(
         "check_flagged": round(flagged(calibration, check, DEFAULT_FLAG_RATE), 4),
     }
     if write:
-        config = read_config(checkpoint)
         ood = {**summary, **calibration.to_dict()}
-        write_config(checkpoint, {**config, "ood": ood}, {STATS_FILE: calibration.to_tensors()})
+        write_config(checkpoint, {**loaded.config, "ood": ood}, {STATS_FILE: calibration.to_tensors()})
     return summary

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from model.bounds import elbo, elbo_by_label, iwae_bound, refine_posterior
-from model.checkpoint import load_checkpoint, read_config, write_config
+from model.checkpoint import load_checkpoint, write_config
 from model.classifier import classify
 from model.config import ClassifierConfig
 from model.cvae import CVAE
@@ -153,8 +153,7 @@ def evaluate_checkpoint(
     metrics = evaluate_cvae(cvae.model, classifier.model, x, y, **asdict(options), seed=seed)
     metrics["data"] = split.name
     metrics["classifier"] = {"path": str(classifier_path), **classifier.config.get("metrics", {})}
-    directory = Path(checkpoint)
-    config = read_config(directory)
+    directory, config = Path(checkpoint), cvae.config
     earlier = config.get("metrics", {}).get("cas")
     if cas:
         recipe = ClassifierRecipe(
