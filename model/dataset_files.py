@@ -22,7 +22,9 @@ from operator import itemgetter
 from typing import Any, Literal, get_args
 
 import numpy as np
+import torch
 
+from model.checkpoint import Checkpoint, model_name
 from model.images import png_bytes
 from model.synthetic import Chunk, Synthesis
 
@@ -178,12 +180,25 @@ def with_datasheet(
     yield DATASHEET_FILE, (json.dumps(datasheet(files), indent=2) + "\n").encode()
 
 
-def checkpoint_record(name: str, config: Mapping[str, Any]) -> dict[str, Any]:
+def checkpoint_record(checkpoint: Checkpoint) -> dict[str, Any]:
     """What a datasheet says of a checkpoint: its name, the sha256 of its weights, the data it learned."""
+    config = checkpoint.config
     return {
-        "name": name,
+        "name": model_name(config, checkpoint.path),
         "weights_sha256": config["weights_sha256"],
         "data": config.get("data", {}).get("name"),
+    }
+
+
+def provenance(
+    cvae: Checkpoint, classifier: Checkpoint | None, device: torch.device, block_rows: int
+) -> dict[str, Any]:
+    """What a datasheet says of what made the images (cvae-generate and GET /v1/dataset alike): the model,
+    the classifier that judged them, and the runtime the bytes depend on."""
+    return {
+        "model": checkpoint_record(cvae),
+        "classifier": None if classifier is None else checkpoint_record(classifier),
+        "runtime": {"device": str(device), "block_rows": block_rows},
     }
 
 
@@ -197,7 +212,7 @@ def datasheet(
     runtime: dict[str, Any],
     origin: dict[str, Any],
 ) -> dict[str, Any]:
-    """What made the dataset and what it holds: the model (checkpoint_record), the classifier when
+    """What made the dataset and what it holds: the model (provenance), the classifier when
     min_confidence chose the images, the arguments, each class's count and draws, the files and their
     sha256, `runtime` (device and block rows, which the bytes depend on) and `origin` (the command or the
     request that would make it again)."""

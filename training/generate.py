@@ -20,20 +20,20 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from model.checkpoint import (
+    Checkpoint,
     CheckpointError,
     check_classifier_fits,
     class_names,
     load_checkpoint,
-    model_name,
     read_config,
 )
 from model.cvae import CVAE
 from model.dataset_files import (
     DatasetFormat,
     Piece,
-    checkpoint_record,
     datasheet,
     encode,
+    provenance,
     with_datasheet,
 )
 from model.device import resolve_device, use_deterministic_kernels
@@ -143,18 +143,13 @@ def open_synthesis(
     use_deterministic_kernels()
     cvae = load_checkpoint(checkpoint, "cvae", device)
     network = cvae_inference_form(cvae.model, block_rows)  # type: ignore[arg-type]
-    records: dict[str, Any] = {
-        "model": checkpoint_record(model_name(cvae.config, cvae.path), cvae.config),
-        "classifier": None,
-        "runtime": {"device": str(device), "block_rows": block_rows},
-    }
+    classifier: Checkpoint | None = None
     judge_images = None
     if spec.min_confidence is not None:
         path = classifier_path or paired_classifier(checkpoint)
         classifier = load_checkpoint(path, "classifier", device)
         check_classifier_fits(cvae, classifier)
         judge_images = partial(_judge, network, inference_form(classifier.model, block_rows), device)
-        records["classifier"] = checkpoint_record(model_name(classifier.config, path), classifier.config)
     synthesis = Synthesis(
         network,
         spec,
@@ -164,7 +159,7 @@ def open_synthesis(
         max_draws=max_draws or max(MIN_DRAWS, DRAWS_PER_IMAGE * spec.per_class),
         min_chunk_rows=block_rows,
     )
-    return synthesis, records
+    return synthesis, provenance(cvae, classifier, device, block_rows)
 
 
 def write_dataset(

@@ -39,12 +39,11 @@ from app.schemas import (
     request_error,
 )
 from app.settings import Settings
-from model.checkpoint import model_name
 from model.dataset_files import (
-    checkpoint_record,
     datasheet,
     encode,
     idx_sizes,
+    provenance,
     safe_name,
     tar_stream,
     with_datasheet,
@@ -90,11 +89,11 @@ def _body(
 def _records(model: BatchedModels, settings: Settings, arguments: dict[str, Any]) -> dict[str, Any]:
     """What the datasheet says of the model, its classifier and the runtime, and the request, every argument
     resolved, that makes the dataset again."""
-    classifier = model.service.classifier_checkpoint
+    service = model.service
     return {
-        "model": checkpoint_record(model.name, model.service.cvae_checkpoint.config),
-        "classifier": checkpoint_record(model_name(classifier.config, classifier.path), classifier.config),
-        "runtime": {"device": str(model.service.device), "block_rows": settings.block_rows},
+        **provenance(
+            service.cvae_checkpoint, service.classifier_checkpoint, service.device, settings.block_rows
+        ),
         "origin": {"request": f"GET /v1/dataset?{urlencode(arguments)}"},
     }
 
