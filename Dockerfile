@@ -38,14 +38,15 @@ RUN pip install --find-links /tmp/pip --constraint /tmp/pip/constraints.txt \
     && rm -rf "$torch/include" "$torch/test" \
     && find "$torch/bin" -mindepth 1 -maxdepth 1 ! -name torch_shm_manager -exec rm -rf {} +
 
-# Editable, so that the code runs from /srv/cvae with whatever non-Python files it reads beside it.
+# Editable, so that the code runs from /srv/cvae with whatever non-Python files it reads beside it. The client
+# (client/) is a distribution of its own that the project depends on, so pip is given both.
 WORKDIR /srv/cvae
 COPY pyproject.toml README.md ./
 COPY model model
 COPY training training
 COPY app app
 COPY client client
-RUN pip install --find-links /tmp/pip --constraint /tmp/pip/constraints.txt --editable . \
+RUN pip install --find-links /tmp/pip --constraint /tmp/pip/constraints.txt --editable ./client --editable . \
     && pip uninstall --yes pip setuptools
 
 
@@ -63,7 +64,7 @@ WORKDIR /srv/cvae
 COPY model model
 COPY training training
 COPY app app
-COPY client client
+COPY client/src client/src
 # The models the service loads: the digits (CVAE_CHECKPOINT and CVAE_CLASSIFIER default to these paths) and
 # Fashion-MNIST (CVAE_EXTRA_MODELS' default).
 COPY checkpoints/cvae-mnist checkpoints/cvae-mnist

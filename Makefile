@@ -11,10 +11,15 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+# The client is a distribution of its own (client/) that the project depends on by name; named in the
+# same command, pip takes it from there instead of looking for it on the index. A venv installed before the
+# split lists bin/cvae-client among the project's files, so replacing the project would delete the client's
+# script: the old project is removed first.
+$(STAMP): pyproject.toml client/pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(PIP_INSTALL) --upgrade pip
-	$(PIP_INSTALL) --editable '.[train,dev]'
+	$(BIN)/pip uninstall --quiet --quiet --yes cvae-digits
+	$(PIP_INSTALL) --editable ./client --editable '.[train,dev]'
 	touch $@
 
 lint: install

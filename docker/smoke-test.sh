@@ -97,7 +97,7 @@ echo "docker-smoke: downloading the image's wheels (Python 3.11, glibc x86_64) i
 rm -rf wheels
 "$python" -m pip download --dest wheels --only-binary=:all: --python-version 3.11 \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-    --constraint constraints.txt . setuptools >"$work/pip.log" 2>&1 || {
+    --constraint constraints.txt ./client . setuptools >"$work/pip.log" 2>&1 || {
     tail -n 20 "$work/pip.log" >&2
     exit 1
 }

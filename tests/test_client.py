@@ -1,4 +1,4 @@
-"""The Python client (client/) against the real service over HTTP: every method, every kind of error, the
+"""The Python client (cvae_client) against the real service over HTTP: every method, every kind of error, the
 async twin. The service is cvae-serve with the shipped models, in its own process (tests/client_support.py).
 """
 
@@ -19,8 +19,8 @@ from client_support import KEY, MAX_UPLOAD_BYTES, client_test_server, grid_tiles
 from PIL import Image
 
 from benchmarks.serving_servers import Server, free_port
-from client import AsyncClient, Client, CVAEError, calls
-from client.types import Samples
+from cvae_client import AsyncClient, Client, CVAEError, calls
+from cvae_client.types import Samples
 
 LATENT_DIM = 12  # of the shipped models
 
@@ -336,9 +336,9 @@ def test_dataset_download(server: Server, cvae: Client, tmp_path: Path) -> None:
 
 
 def test_the_client_imports_nothing_of_the_service() -> None:
-    """client/ speaks only HTTP, so it installs and runs without torch, app/, model/, training/."""
+    """cvae_client speaks only HTTP, so it installs and runs without torch, app/, model/, training/."""
     code = (
-        "import sys, client, client.cli\n"
+        "import sys, cvae_client, cvae_client.cli\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'app', 'model', 'training', 'torch'}))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -15,8 +15,8 @@ from client_support import KEY, client_test_server, grid_tiles, png
 from PIL import Image
 
 from benchmarks.serving_servers import Server, free_port
-from client import Client
-from client.cli import main
+from cvae_client import Client
+from cvae_client.cli import main
 
 SCRIPT = Path(sys.executable).parent / "cvae-client"
 
@@ -147,7 +147,7 @@ def test_bad_arguments_exit_2(service: Server, argv: list[str], capsys: pytest.C
 
 
 def test_the_console_script(service: Server, tmp_path: Path) -> None:
-    """Installed by pyproject's [project.scripts], main()'s return value its exit status."""
+    """Installed by client/pyproject.toml's [project.scripts], main()'s return value its exit status."""
     done = subprocess.run(
         [SCRIPT, "sample", "3", "-o", tmp_path / "three.png"], capture_output=True, text=True
     )
@@ -163,3 +163,6 @@ def test_dataset_command(service: Server, tmp_path: Path, capsys: pytest.Capture
     written = list(tmp_path.iterdir())
     assert len(written) == 1 and written[0].suffix == ".npz" and written[0].stat().st_size > 0
     assert capsys.readouterr().out.startswith(f"wrote {written[0]} (")
+
+    assert main(["dataset", "2", "--seed", "1", "-o", f"{tmp_path}/new/"]) == 0  # not there yet: made
+    assert (tmp_path / "new" / written[0].name).read_bytes() == written[0].read_bytes()

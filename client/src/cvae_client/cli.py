@@ -20,10 +20,10 @@ from typing import Any, TypeVar
 
 import httpx
 
-from client.errors import CVAEError
-from client.images import to_pil
-from client.transport import DEFAULT_TIMEOUT_S, DEFAULT_URL, Client
-from client.types import Decision, Encoding, JSONAnswer, ModelInfo, ModelList, Reconstruction
+from cvae_client.errors import CVAEError
+from cvae_client.images import to_pil
+from cvae_client.transport import DEFAULT_TIMEOUT_S, DEFAULT_URL, Client
+from cvae_client.types import Decision, Encoding, JSONAnswer, ModelInfo, ModelList, Reconstruction
 
 Command = Callable[[Client, argparse.Namespace], None]
 A = TypeVar("A", bound=JSONAnswer)
@@ -247,9 +247,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     data.add_argument(
         "-o",
         "--output",
-        type=Path,
-        default=Path("."),
-        help="a file, or a directory for the service's file name (default: the current directory)",
+        default=".",  # a str, not a Path, which would drop the trailing slash that asks for a new directory
+        help="a file, or a directory for the service's file name, made if it ends with / (default: .)",
     )
     _model_option(data)
     return parser.parse_args(argv)

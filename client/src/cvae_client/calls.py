@@ -16,10 +16,10 @@ from typing import Any, Generic, Literal, TypedDict, TypeVar, Unpack
 import httpx
 import numpy as np
 
-from client import types
-from client.download import attachment_name
-from client.errors import CVAEError, error_from_response
-from client.images import ImageInput, upload_file
+from cvae_client import types
+from cvae_client.download import attachment_name
+from cvae_client.errors import CVAEError, error_from_response
+from cvae_client.images import ImageInput, upload_file
 
 T = TypeVar("T")
 Latents = Sequence[Sequence[float]] | Sequence[float] | np.ndarray

@@ -16,7 +16,7 @@ from typing import Any, Literal, Self
 import numpy as np
 from PIL import Image
 
-from client.images import decode_base64_png, decode_base64_pngs, decode_png, read_only, to_pil
+from cvae_client.images import decode_base64_png, decode_base64_pngs, decode_png, read_only, to_pil
 
 JSON = Mapping[str, Any]
 
@@ -138,13 +138,15 @@ class Interpolation(Answer, ImageBatch):
 class Decision(Answer):
     """What an upload was read as. `probabilities` come from the model's classifier, which decides;
     `elbo_probabilities` (only when inferred) from the CVAE itself. `is_digit` False: the upload looks
-    unlike the training data, so the answer is a guess (None: the model has no calibration)."""
+    unlike the training data, so the answer is a guess (None: the model has no calibration). `notes`: what
+    preprocessing did that the uploader should know of (printed lines removed, several digit-sized marks)."""
 
     digit_source: Literal["given", "inferred"] = _read()
     probabilities: np.ndarray = _read(_floats)
     elbo_probabilities: np.ndarray | None = _read(_optional(_floats), absent=None)
     is_digit: bool | None = _read(absent=None)
     ood_score: float | None = _read(_optional(float), absent=None)
+    notes: tuple[str, ...] = _read(tuple, absent=())
 
 
 @result

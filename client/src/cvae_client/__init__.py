@@ -1,17 +1,17 @@
 """A typed Python client of the cvae-digits service: it speaks only HTTP (API v1), and imports nothing of
 `app/`, `model/` or `training/`.
 
-    from client import Client
+    from cvae_client import Client
 
     with Client("http://127.0.0.1:8000") as cvae:
         sevens = cvae.sample(7, n=16, seed=42)        # sevens.images: uint8 (16, 28, 28)
         answer = cvae.reconstruct("my-digit.jpg")     # answer.digit, answer.probabilities, answer.is_digit
 """
 
-from client.errors import CVAEError
-from client.images import ImageInput, to_pil
-from client.transport import DEFAULT_URL, AsyncClient, Client
-from client.types import (
+from cvae_client.errors import CVAEError
+from cvae_client.images import ImageInput, to_pil
+from cvae_client.transport import DEFAULT_URL, AsyncClient, Client
+from cvae_client.types import (
     DatasetDownload,
     Decision,
     Decoded,

@@ -1,6 +1,6 @@
-"""Client and AsyncClient: the endpoints of `client.calls` sent over httpx, blocking or awaited.
+"""Client and AsyncClient: the endpoints of `cvae_client.calls` sent over httpx, blocking or awaited.
 
-Each method is the function of `client.calls` of the same name (same arguments, same docstring), its Call
+Each method is the function of `cvae_client.calls` of the same name (same arguments, same docstring), its Call
 sent by the client's `send`: the two classes differ only in how they send.
 """
 
@@ -15,10 +15,10 @@ from typing import Any, Generic, ParamSpec, Self, TypeVar, overload
 
 import httpx
 
-from client import calls
-from client.calls import Call
-from client.download import PartialFile
-from client.errors import error_from_transport
+from cvae_client import calls
+from cvae_client.calls import Call
+from cvae_client.download import PartialFile
+from cvae_client.errors import error_from_transport
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 # Generous: a CPU service answers a large sample or a min_confidence request in seconds, not milliseconds.
@@ -29,7 +29,7 @@ T = TypeVar("T")
 
 
 class Endpoint(Generic[P, T]):
-    """A function of `client.calls` as a method: on a Client it returns the answer, on an AsyncClient an
+    """A function of `cvae_client.calls` as a method: on a Client it returns the answer, on an AsyncClient an
     awaitable of it."""
 
     def __init__(self, build: Callable[P, Call[T]]) -> None:
@@ -107,7 +107,7 @@ class Client(_Endpoints):
     _http: httpx.Client
 
     def send(self, call: Call[T]) -> T:
-        """A Call of `client.calls` sent (what every method does): its answer read, or CVAEError. Always
+        """A Call of `cvae_client.calls` sent (what every method does): its answer read, or CVAEError. Always
         streamed, so that a download goes to its file without being held in memory."""
         try:
             with self._http.stream(call.method, call.path, **call.request_options()) as response:
