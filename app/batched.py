@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, replace
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -29,7 +29,7 @@ from app.service import AnalysisJob, DecodeJob, JudgeJob, ModelService, UploadAn
 from app.settings import Settings
 from model.cvae import class_labels
 from model.legible import Judged, LatentStream, LegibleSearch
-from model.preprocess import preprocess_upload
+from model.preprocess import prepare_upload
 
 Encoded = TypeVar("Encoded")
 TRIM_INTERVAL_S = 1.0
@@ -142,10 +142,11 @@ class BatchedModels:
 
         Raises UploadError for an upload that is not a usable image."""
         try:
-            x = await to_thread.run_sync(
-                preprocess_upload, data, self.max_pixels, limiter=self._preprocessing
+            prepared = await to_thread.run_sync(
+                prepare_upload, data, self.max_pixels, limiter=self._preprocessing
             )
-            return await self.uploads.submit(AnalysisJob(x, digit))
+            analysis = await self.uploads.submit(AnalysisJob(prepared.x, digit))
+            return replace(analysis, notes=list(prepared.notes))
         finally:
             self.last_upload = time.monotonic()
 

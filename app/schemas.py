@@ -211,6 +211,12 @@ class DigitDecision(Answer):
         description="how unlike the training data the upload is (about 0 typical, higher stranger); "
         "is_digit is ood_score <= the model's threshold (GET /v1/model); null when uncalibrated"
     )
+    notes: list[str] = Field(
+        description="what preprocessing did that the uploader should know of, in words: printed lines "
+        "(squared or ruled paper, a box) removed, more than one digit-sized mark found; empty for most "
+        "uploads",
+        examples=[["printed lines (ruled or squared paper, a box or a border) were removed"]],
+    )
 
 
 class EncodeResponse(DigitDecision):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -86,6 +86,7 @@ class UploadAnalysis:
     kld: float
     ood_score: float | None
     is_digit: bool | None
+    notes: list[str] = field(default_factory=list)
 
 
 class ModelService:

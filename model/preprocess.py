@@ -11,10 +11,16 @@ grainy, and the digit may be small anywhere in the frame: no single threshold se
 paper. So the ink is found as a fraction of the light the paper under it reflects. On a copy reduced to 256
 pixels, a grey closing (a max then a min filter over a square wider than any stroke) removes the dark strokes
 and leaves the paper with its light; the image divided by it is the ink's darkness, the same under any
-light. A second closing, a few stroke widths wide, follows shadows the first filled in. The digit is then the
-connected piece of dark strokes with the most ink and the pieces near it, grown into their soft edges
-(hysteresis), so grain, specks and the edges of shadows are left out; where one paper value for the whole
-page finds the same digit, as on a scan or a drawing, that value is used and the page is read as before.
+light. A second closing, a few widths of the widest stroke wide, follows shadows the first filled in; under
+the strokes' cores the first is kept, so a felt-tip's wide stroke stays solid instead of an outline. Printed
+lines (squared or ruled paper, a margin, a box or a table's border) are long thin straight runs that go on
+past the digit at both ends or lie apart from it: they are found by directional openings of the reduced
+image, sheared by a few degrees, and left out. The digit is then the connected piece of dark strokes with the
+most ink and the pieces near it, grown into their soft edges (hysteresis), so grain, specks, lines and the
+edges of shadows are left out; where one paper value for the whole page finds the same digit, as on a scan
+or a drawing, that value is used and the page is read as before. The morphology, distance transform and
+connected components are scipy.ndimage's. What was left out that the uploader should know of (printed lines,
+other digit-sized marks) comes back as notes (prepare_upload).
 
 Every way an upload can fail raises a subclass of UploadError; this module knows nothing of HTTP, the service
 maps each class to a status code.
@@ -24,10 +30,12 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
 from torch import Tensor
 
 IMAGE_SIZE = 28
@@ -40,6 +48,8 @@ FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF")
 DEFAULT_MAX_PIXELS = 25_000_000
 # Images are box-reduced to this long side first: a digit needs a few dozen pixels, not twelve million.
 WORKING_SIZE = 1024
+# Bright ink's contrast is measured against at least this share of the room above its background.
+BRIGHT_ROOM = 0.5
 # Ink must stand out from the paper by this fraction of the full intensity range, else the image is blank.
 MIN_CONTRAST = 0.1
 # Intensities within this fraction of the contrast above the paper are paper texture or noise, not ink.
@@ -51,20 +61,40 @@ SOLID_QUANTILE = 0.75
 BACKGROUND_SIZE = 256
 # A grey closing removes dark strokes narrower than its square and leaves the paper, a gradient, a vignette
 # or a shadow's edge included. The first is this fraction of the short side, wider than any stroke; the
-# second is this many stroke widths, narrower than most shadows.
+# second is this many times the widest stroke, narrower than most shadows.
 ELEMENT_FRACTION = 1 / 3
+THIN_FRACTION = 1 / 10
 STROKE_ELEMENT = 2.5
 MIN_ELEMENT = 9
 # Stroke pixels are darker than STROKE_LEVEL of the darkest ink; pieces of strokes with KEEP_MASS of the main
-# piece's ink and within KEEP_DISTANCE times its size of it are the digit. The stroke width is measured on
-# what is darker than CORE_LEVEL (a shadow the first closing filled in is not).
+# piece's ink and within KEEP_DISTANCE times its size of it are the digit.
 STROKE_LEVEL = 0.5
-CORE_LEVEL = 0.65
 KEEP_MASS = 0.05
 KEEP_DISTANCE = 0.5
 # On a page lit evenly enough, one paper value finds a digit at most this much larger than the paper the
 # second closing follows.
 EVEN_EXTENT = 1.25
+# Printed lines are looked for in images of at least MIN_LINE_IMAGE pixels a side (a smaller one is the digit
+# alone). They are pixels darker than LINE_LEVEL of the darkest on runs at least LINE_FRACTION of the image
+# across (MIN_LINE pixels of the half-size copy they are looked for in), narrower than MAX_LINE_WIDTH, tilted
+# by up to a few degrees (LINE_TILTS, each with LINE_SLACK pixels of play), where the ink runs along the line
+# for LINE_RUN pixels (a stroke crossing it does not), and whose pieces, LINE_PIECE of the image long at least,
+# go on past the digit at both ends or miss it by LINE_OVERHANG of its size. Within LINE_BRIDGE pixels of a kept stroke they stay: where a line crosses a
+# stroke it would cut it, and a stroke written along a line (a 7's bar on a rule) is hard to tell from it.
+MIN_LINE_IMAGE = 64
+LINE_LEVEL = 0.08
+LINE_FRACTION = 0.35
+MIN_LINE = 16
+MAX_LINE_WIDTH = 6
+LINE_TILTS = (-6.0, -4.0, -2.0, 0.0, 2.0, 4.0, 6.0)
+LINE_SLACK = 1
+LINE_RUN = 9
+LINE_OVERHANG = 0.1
+LINE_PIECE = LINE_FRACTION / 2
+LINE_BRIDGE = 2
+# A separate mark with this share of the digit's ink and this share of its height is a digit of its own.
+MARK_MASS = 0.3
+MARK_HEIGHT = 0.5
 
 
 class UploadError(ValueError):
@@ -87,11 +117,27 @@ class NoInkError(UploadError):
     """The image decodes but shows nothing that stands out from the background."""
 
 
+@dataclass(frozen=True)
+class PreparedUpload:
+    """An upload as the models read it, (1, 1, 28, 28) in [0, 1], and what preprocessing left out that the
+    uploader should know of (printed lines removed, other digit-sized marks), in words."""
+
+    x: Tensor
+    notes: tuple[str, ...]
+
+
+def prepare_upload(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> PreparedUpload:
+    """The uploaded image as a white digit on black like MNIST, with the notes of its preprocessing."""
+    image = open_image(data, max_pixels)
+    notes: list[str] = []
+    ink = ink_intensity(grayscale(image), notes)
+    x = torch.from_numpy(centre_in_field(fit_in_box(crop_to_ink(ink))))[None, None]
+    return PreparedUpload(x, tuple(notes))
+
+
 def preprocess_upload(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
     """The uploaded image as a (1, 1, 28, 28) float tensor in [0, 1], white digit on black, like MNIST."""
-    image = open_image(data, max_pixels)
-    ink = ink_intensity(grayscale(image))
-    return torch.from_numpy(centre_in_field(fit_in_box(crop_to_ink(ink))))[None, None]
+    return prepare_upload(data, max_pixels).x
 
 
 def open_image(data: bytes, max_pixels: int) -> Image.Image:
@@ -111,6 +157,11 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
         raise TooManyPixelsError(f"image is {width}x{height} pixels, more than the limit of {max_pixels}")
     try:
         image.seek(0)
+        if image.format == "JPEG" and max(width, height) > 2 * WORKING_SIZE:
+            # libjpeg decodes at 1/2, 1/4 or 1/8 scale for a fraction of the time: a 12-megapixel photo is
+            # decoded straight to the working size's order instead of in full and then reduced.
+            scale = WORKING_SIZE / max(width, height)
+            image.draft(image.mode, (math.ceil(width * scale), math.ceil(height * scale)))
         image.load()
         upright = ImageOps.exif_transpose(image)
     except Exception as e:  # the decoders raise OSError, SyntaxError, ValueError, EOFError, ... for bad data
@@ -157,53 +208,61 @@ def _reduced(image: Image.Image) -> Image.Image:
     return image.reduce(factor) if factor > 1 else image
 
 
-def ink_intensity(gray: np.ndarray) -> np.ndarray:
+def ink_intensity(gray: np.ndarray, notes: list[str] | None = None) -> np.ndarray:
     """Ink as bright values on 0, whichever polarity the page had and however unevenly it was lit; only the
-    digit's strokes with their soft edges, not grain, specks, shadows or the darker side of the page."""
+    digit's strokes with their soft edges, not grain, specks, shadows, printed lines or the darker side of
+    the page. What was left out that a user would want to know of is appended to `notes`."""
     reduced, factor = _reduced_array(gray, BACKGROUND_SIZE)
-    small = _box3(reduced)  # a closing follows the grain's peaks, not the paper under them
+    small = ndimage.uniform_filter(reduced, 3, mode="nearest")  # a closing follows grain's peaks, not paper
     size = max(MIN_ELEMENT, round(min(small.shape) * ELEMENT_FRACTION))
     closed, opened = _closing(small, size), 1.0 - _closing(1.0 - small, size)
     # The ink is the polarity that stands out more from the paper under it, at the darkest (brightest)
-    # pixel, as a fraction of the light there (of the room above the paper, for bright ink): a dim corner of
-    # a photo counts as much as a lit one.
+    # pixel, as a fraction of the light there (of the room above the paper, for bright ink, but at least
+    # BRIGHT_ROOM of it: on white paper the room above is grain, not a page of white ink): a dim corner of a
+    # photo counts as much as a lit one.
     low = np.unravel_index(small.argmin(), small.shape)
     high = np.unravel_index(small.argmax(), small.shape)
     dark_ink = (closed[low] - small[low]) / max(float(closed[low]), 1 / 255)
-    bright_ink = (small[high] - opened[high]) / max(1.0 - float(opened[high]), 1 / 255)
+    bright_ink = (small[high] - opened[high]) / max(1.0 - float(opened[high]), BRIGHT_ROOM)
     if dark_ink <= bright_ink:
         gray, reduced, small, closed = 1.0 - gray, 1.0 - reduced, 1.0 - small, 1.0 - opened
     if float((closed - small).max()) < MIN_CONTRAST:
         raise NoInkError("no ink found: the image is blank or has too little contrast")
     # Ink takes a fraction of the light the paper under it reflects, whatever that light is: divided by the
     # paper, it is found anywhere. The first closing fills in shadows narrower than itself too; one a few
-    # stroke widths wide follows all but the narrowest.
+    # stroke widths wide follows all but the narrowest. Its width comes from the widest part of the strokes'
+    # cores, so that a felt-tip's stroke is never taken for paper and left as an outline.
     darkness = _darkness(small, closed)
-    core = _digit_core(darkness > CORE_LEVEL * darkness.max(), darkness)
-    fitted = max(MIN_ELEMENT, round(STROKE_ELEMENT * _stroke_width(core)))
+    lines = _printed_lines(darkness)
+    core, width = _strokes(small, darkness, lines)
+    fitted = max(MIN_ELEMENT, round(STROKE_ELEMENT * width))
     paper = _closing(small, fitted) if fitted < size else closed
-    region = _digit_region(_darkness(small, paper))
-    # A closing also takes a blurred digit's soft edges for paper. Where the page's median, as the paper
-    # everywhere, finds the same digit (no shadow or darker side of the page joins it), the light is even
-    # enough, and the page is read exactly as MNIST was made.
-    median = float(np.median(reduced))
-    even_region = _digit_region(_darkness(small, median))
+    # Where a stroke is wider than that closing, it takes the stroke's inside for paper and leaves an
+    # outline: under the strokes' cores the first closing's paper is kept.
+    paper = np.where(core, closed, paper)
+    region = _digit_region(_darkness(small, paper), lines, notes)
+    # A closing also takes a blurred digit's soft edges for paper. Where one paper value everywhere (the
+    # median of what is paper around the digit) finds the same digit (no shadow or darker side of the page
+    # joins it), the light is even enough, and the page is read exactly as MNIST was made.
+    around = ~ndimage.maximum_filter(region, 5)
+    level = float(np.median(small[around])) if around.any() else float(np.median(reduced))
+    even_region = _digit_region(_darkness(small, level), lines)
     if _extent(even_region) <= EVEN_EXTENT * _extent(region):
-        paper, region = median, even_region
+        paper, region = level, even_region
+    if notes is not None and lines.any():
+        notes.append("printed lines (ruled or squared paper, a box or a border) were removed")
     # Back at full size, in the box around the digit (a pixel of the reduced copy is a factor x factor block).
-    region = _dilated(region, 1)
-    rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
-    top, bottom = rows[0] * factor, min((rows[-1] + 1) * factor, gray.shape[0])
-    left, right = cols[0] * factor, min((cols[-1] + 1) * factor, gray.shape[1])
-    inside = region[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].repeat(factor, 0).repeat(factor, 1)
+    region = ndimage.maximum_filter(region, 3)
+    rows, cols = ndimage.find_objects(region.astype(np.int8))[0]
+    top, bottom = rows.start * factor, min(rows.stop * factor, gray.shape[0])
+    left, right = cols.start * factor, min(cols.stop * factor, gray.shape[1])
+    inside = region[rows, cols].repeat(factor, 0).repeat(factor, 1)[: bottom - top, : right - left]
     if isinstance(paper, np.ndarray):
         box = (left / factor, top / factor, right / factor, bottom / factor)
         paper = np.asarray(
             Image.fromarray(paper).resize((right - left, bottom - top), Image.Resampling.BILINEAR, box=box)
         )
-    darkness = np.where(
-        inside[: bottom - top, : right - left], _darkness(gray[top:bottom, left:right], paper), 0
-    )
+    darkness = np.where(inside, _darkness(gray[top:bottom, left:right], paper), 0)
     darkest = float(darkness.max())
     if darkest <= 0:
         raise NoInkError("no ink found: the image is blank or has too little contrast")
@@ -212,6 +271,23 @@ def ink_intensity(gray: np.ndarray) -> np.ndarray:
     ink = np.zeros_like(gray)
     ink[top:bottom, left:right] = np.clip((darkness - floor) / (solid - floor), 0.0, 1.0)
     return ink
+
+
+def _strokes(small: np.ndarray, darkness: np.ndarray, lines: np.ndarray) -> tuple[np.ndarray, float]:
+    """The digit's strokes' cores and the width of the widest. The cores stand out from the first closing
+    (`darkness`), but so do shadows, dark disks and the darker side of a page, which may hold more ink; a
+    closing a tenth of the image wide takes those for paper. Its cores are the strokes unless they are only
+    the thin parts of the first's wider strokes (a felt-tip's, most of which it takes for paper too)."""
+    wide = _digit_core(darkness > STROKE_LEVEL * darkness.max(), darkness, lines)
+    thin_size = max(MIN_ELEMENT, round(min(small.shape) * THIN_FRACTION))
+    thin_darkness = _darkness(small, _closing(small, thin_size))
+    if thin_darkness.max() > 0:
+        thin = _digit_core(thin_darkness > STROKE_LEVEL * thin_darkness.max(), thin_darkness, lines)
+        shared = np.count_nonzero(thin & wide)
+        part_of_wide = shared >= 0.5 * np.count_nonzero(thin) and shared < 0.5 * np.count_nonzero(wide)
+        if not part_of_wide:
+            return thin, _stroke_width(thin)
+    return wide, _stroke_width(wide)
 
 
 def _stroke_level(darkness: np.ndarray, darkest: float) -> float:
@@ -235,134 +311,147 @@ def _reduced_array(gray: np.ndarray, size: int) -> tuple[np.ndarray, int]:
     return np.asarray(Image.fromarray(gray).reduce(factor), dtype=np.float32), factor
 
 
-def _box3(a: np.ndarray) -> np.ndarray:
-    """The mean of each pixel's 3x3 neighbourhood, the edges repeated."""
-    rows = np.concatenate([a[:1], a, a[-1:]])
-    rows = rows[:-2] + rows[1:-1] + rows[2:]
-    cols = np.concatenate([rows[:, :1], rows, rows[:, -1:]], axis=1)
-    return (cols[:, :-2] + cols[:, 1:-1] + cols[:, 2:]) / 9
-
-
-def _sliding_max(a: np.ndarray, size: int) -> np.ndarray:
-    """The maximum over a centred window of `size` rows, windows cut off at the edges; by doubling,
-    log2(size) numpy passes."""
-    before = size // 2
-    m = np.full((len(a) + size - 1, a.shape[1]), -np.inf, dtype=a.dtype)
-    m[before : before + len(a)] = a
-    width = 1
-    while 2 * width <= size:
-        m = np.maximum(m[:-width], m[width:])
-        width *= 2
-    return np.maximum(m[: len(a)], m[size - width : size - width + len(a)])
-
-
-def _dilation(a: np.ndarray, size: int) -> np.ndarray:
-    """The maximum over a size x size square around each pixel."""
-    return _sliding_max(_sliding_max(a, size).T, size).T
-
-
 def _closing(a: np.ndarray, size: int) -> np.ndarray:
     """Grey closing with a size x size square: dark structures narrower than it are filled in. The image is
-    extended by its edge values first, else light falling off towards an edge is overestimated there."""
+    extended by its edge values for half the square first, else light falling off towards an edge is
+    overestimated there; beyond that the windows are cut off (so ink at the edge is not extended forever)."""
     margin = size // 2
     padded = np.pad(a, margin, mode="edge")
-    closed = -_dilation(-_dilation(padded, size), size)
+    dilated = ndimage.maximum_filter(padded, size, mode="constant", cval=-np.inf)
+    closed = ndimage.minimum_filter(dilated, size, mode="constant", cval=np.inf)
     return closed[margin : margin + a.shape[0], margin : margin + a.shape[1]]
-
-
-def _dilated(mask: np.ndarray, radius: int) -> np.ndarray:
-    return _dilation(mask.astype(np.float32), 2 * radius + 1) > 0
 
 
 def _extent(mask: np.ndarray) -> int:
     """The longer side of the box around the mask's pixels."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    return int(max(rows[-1] - rows[0], cols[-1] - cols[0])) + 1
-
-
-def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The row, first column and end column (exclusive) of every horizontal run of True, row by row."""
-    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
-    padded[:, 1:-1] = mask
-    rows, columns = np.nonzero(padded[:, 1:] != padded[:, :-1])  # in a row: a start, then its end
-    return rows[::2], columns[::2], columns[1::2]
-
-
-def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The 8-connected components of `mask` as its runs and the component of each. Union-find over runs: a
-    digit's mask has a few hundred, so a Python loop over them costs a fraction of a millisecond."""
-    rows, starts, ends = _runs(mask)
-    parent = list(range(len(rows)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    first = np.searchsorted(rows, np.arange(mask.shape[0] + 1)).tolist()
-    start_list, end_list = starts.tolist(), ends.tolist()
-    for r in np.unique(rows).tolist():
-        i, j = first[r - 1] if r else 0, first[r]
-        while i < first[r] and j < first[r + 1]:
-            if start_list[j] <= end_list[i] and start_list[i] <= end_list[j]:  # touching, diagonals too
-                parent[root(j)] = root(i)
-            if end_list[i] < end_list[j]:
-                i += 1
-            else:
-                j += 1
-    labels = np.array([root(i) for i in range(len(rows))], dtype=np.int64)
-    return rows, starts, ends, labels
-
-
-def _run_sums(a: np.ndarray, rows: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    cumulative = np.pad(np.cumsum(a, axis=1, dtype=np.float64), ((0, 0), (1, 0)))
-    return cumulative[rows, ends] - cumulative[rows, starts]
-
-
-def _painted(shape: tuple[int, int], runs: tuple[np.ndarray, ...], kept: np.ndarray) -> np.ndarray:
-    """A mask of the runs whose component is `kept`."""
-    rows, starts, ends, labels = runs
-    mask = np.zeros(shape, dtype=bool)
-    for r, s, e in zip(*(part[kept[labels]].tolist() for part in (rows, starts, ends)), strict=True):
-        mask[r, s:e] = True
-    return mask
+    rows, cols = ndimage.find_objects(mask.astype(np.int8))[0]
+    return max(rows.stop - rows.start, cols.stop - cols.start)
 
 
 def _stroke_width(mask: np.ndarray) -> float:
-    """The median length of the mask's horizontal and vertical runs: most of them cross a stroke."""
-    lengths = [ends - starts for _, starts, ends in (_runs(mask), _runs(mask.T))]
-    return float(np.median(np.concatenate(lengths)))
+    """The width of the mask's widest stroke, where strokes meet included: twice the largest distance from
+    one of its pixels to the background."""
+    return 2.0 * float(ndimage.distance_transform_edt(np.pad(mask, 1)).max())
 
 
-def _digit_region(darkness: np.ndarray) -> np.ndarray:
-    """The digit's strokes and their soft edges: hysteresis between STROKE_LEVEL and NOISE_FLOOR."""
+def _printed_lines(darkness: np.ndarray) -> np.ndarray:
+    """Pixels of printed lines: the rules of squared or ruled paper, a margin, a box or a table's border.
+    They are long, thin and straight (_straight_runs), and, unlike a digit's own straight strokes (a 1's
+    stem, a 7's bar), they run on past the digit at both ends."""
+    if min(darkness.shape) < MIN_LINE_IMAGE:  # an image this small is the digit alone, no page around it
+        return np.zeros(darkness.shape, bool)
+    candidates = _straight_runs(darkness > LINE_LEVEL * float(darkness.max()))
+    strokes = (darkness > STROKE_LEVEL * float(darkness.max())) & ~candidates
+    if not candidates.any() or not strokes.any():
+        return np.zeros_like(candidates)
+    labels, _ = _components(strokes)
+    main = int(np.argmax(ndimage.sum_labels(darkness, labels, np.arange(1, labels.max() + 1))))
+    digit_rows, digit_cols = ndimage.find_objects(labels)[main]
+    lines, count = _components(candidates)
+    height, width = darkness.shape
+    printed = np.zeros(count + 1, bool)
+    for label, (rows, cols) in enumerate(ndimage.find_objects(lines), start=1):
+        across = cols.stop - cols.start >= rows.stop - rows.start
+        along, digit_along, side = (cols, digit_cols, width) if across else (rows, digit_rows, height)
+        apart = _apart(rows, digit_rows) or _apart(cols, digit_cols)
+        long = along.stop - along.start >= LINE_PIECE * side
+        printed[label] = long and (apart or _beyond(along, digit_along))
+    return printed[lines]
+
+
+def _beyond(line: slice, digit: slice) -> bool:
+    """Whether a line's span runs past the digit's at both ends by LINE_OVERHANG of the digit's span."""
+    margin = LINE_OVERHANG * (digit.stop - digit.start)
+    return line.start <= digit.start - margin and line.stop >= digit.stop + margin
+
+
+def _apart(line: slice, digit: slice) -> bool:
+    """Whether a line's span misses the digit's by LINE_OVERHANG of the digit's span."""
+    margin = LINE_OVERHANG * (digit.stop - digit.start)
+    return line.start >= digit.stop + margin or line.stop <= digit.start - margin
+
+
+def _straight_runs(mask: np.ndarray) -> np.ndarray:
+    """The pixels of `mask` on straight runs at least LINE_FRACTION of the image across, horizontal or
+    vertical within a few degrees (a photo of a page is seldom square to it) and thinner than
+    MAX_LINE_WIDTH. The mask is sheared by each of LINE_TILTS: a directional opening of it, widened across
+    the run by LINE_SLACK pixels so that the tilts in between are found too, marks the band a line lies in,
+    and within the band a pixel is the line's where the sheared mask itself runs along it for LINE_RUN
+    pixels (a stroke crossing or passing near the line does not)."""
+    found = np.zeros_like(mask)
+    for turned, back in ((mask, lambda a: a), (mask.T, lambda a: a.T)):
+        length = max(MIN_LINE, round(LINE_FRACTION * turned.shape[1]))
+        widened = ndimage.maximum_filter1d(turned, 2 * LINE_SLACK + 1, axis=0)
+        columns = np.arange(turned.shape[1])[None]
+        runs = np.zeros_like(turned)
+        for tilt in LINE_TILTS:
+            shift = np.round(columns * math.tan(math.radians(tilt))).astype(int)
+            rows = (np.arange(turned.shape[0])[:, None] + shift) % turned.shape[0]
+            band = ndimage.minimum_filter1d(widened[rows, columns], length, axis=1)
+            band = ndimage.maximum_filter1d(band, length, axis=1)
+            runs[rows, columns] |= band & ndimage.grey_opening(turned[rows, columns], size=(1, LINE_RUN))
+        found |= back(runs & ~ndimage.grey_opening(runs, size=(MAX_LINE_WIDTH, MAX_LINE_WIDTH)))
+    return found
+
+
+def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    return ndimage.label(mask, structure=np.ones((3, 3), bool))
+
+
+def _digit_region(darkness: np.ndarray, lines: np.ndarray, notes: list[str] | None = None) -> np.ndarray:
+    """The digit's strokes and their soft edges: hysteresis between STROKE_LEVEL and NOISE_FLOOR, printed
+    lines left out but where they cross the strokes."""
     contrast = float(darkness.max())
     if contrast <= 0:
         raise NoInkError("no ink found: the image is blank or has too little contrast")
-    core = _digit_core(darkness > STROKE_LEVEL * contrast, darkness)
-    runs = _components(core | (darkness > NOISE_FLOOR * contrast))
-    touches = np.bincount(runs[3], _run_sums(core, *runs[:3]), minlength=len(runs[0])) > 0
-    return _painted(core.shape, runs, touches)
+    core = _digit_core(darkness > STROKE_LEVEL * contrast, darkness, lines, notes)
+    labels, count = _components(((darkness > NOISE_FLOOR * contrast) & ~lines) | core)
+    touched = np.zeros(count + 1, bool)
+    touched[np.unique(labels[core])] = True
+    touched[0] = False
+    region = touched[labels]
+    return region | (lines & ndimage.maximum_filter(region, 2 * LINE_BRIDGE + 1))
 
 
-def _digit_core(strokes: np.ndarray, darkness: np.ndarray) -> np.ndarray:
-    """The 8-connected piece of `strokes` with the most ink, and those near it with a fair share of its ink:
-    grain, specks, the edges of shadows and distant marks are left out."""
-    runs = _components(strokes)
-    rows, starts, ends, labels = runs
-    n = len(rows)
-    mass = np.bincount(labels, _run_sums(darkness, rows, starts, ends), minlength=n)
-    top, bottom = np.full(n, np.inf), np.full(n, -np.inf)
-    left, right = np.full(n, np.inf), np.full(n, -np.inf)
-    np.minimum.at(top, labels, rows)
-    np.maximum.at(bottom, labels, rows + 1)
-    np.minimum.at(left, labels, starts)
-    np.maximum.at(right, labels, ends)
+def _digit_core(
+    strokes: np.ndarray, darkness: np.ndarray, lines: np.ndarray, notes: list[str] | None = None
+) -> np.ndarray:
+    """The 8-connected piece of `strokes` (printed lines left out) with the most ink, and those near it with
+    a fair share of its ink: grain, specks, the edges of shadows and distant marks are left out."""
+    kept_strokes = strokes & ~lines
+    if not kept_strokes.any():  # nothing but lines: a digit drawn with ruler-straight strokes
+        kept_strokes = strokes
+    labels, count = _components(kept_strokes)
+    index = np.arange(1, count + 1)
+    mass = ndimage.sum_labels(darkness, labels, index)
+    boxes = np.array([(r.start, r.stop, c.start, c.stop) for r, c in ndimage.find_objects(labels)], float)
+    top, bottom, left, right = boxes.T
     main = int(mass.argmax())
-    reach = KEEP_DISTANCE * max(bottom[main] - top[main], right[main] - left[main])
+    height = bottom[main] - top[main]
+    reach = KEEP_DISTANCE * max(height, right[main] - left[main])
     gap = np.maximum.reduce([top - bottom[main], top[main] - bottom, left - right[main], left[main] - right])
-    return _painted(strokes.shape, runs, (mass >= KEEP_MASS * mass[main]) & (gap <= reach))
+    kept = (mass >= KEEP_MASS * mass[main]) & (gap <= reach)
+    if notes is not None:
+        digit_sized = (mass >= MARK_MASS * mass[main]) & (bottom - top >= MARK_HEIGHT * height)
+        marks = _side_by_side(left[digit_sized], right[digit_sized])
+        if marks > 1:
+            notes.append(
+                f"{marks} separate digit-sized marks were found side by side: "
+                + ("they were read as one digit" if kept[digit_sized].all() else "the largest was read")
+            )
+    return np.isin(labels, index[kept])
+
+
+def _side_by_side(left: np.ndarray, right: np.ndarray) -> int:
+    """How many marks stand side by side: their column spans merged where they overlap (the pieces of one
+    broken stroke do; two digits written next to each other do not)."""
+    order = np.argsort(left)
+    marks, reach = 0, -np.inf
+    for start, stop in zip(left[order], right[order], strict=True):
+        if start >= reach:
+            marks += 1
+        reach = max(reach, stop)
+    return marks
 
 
 def crop_to_ink(ink: np.ndarray) -> np.ndarray:

@@ -97,6 +97,11 @@ def test_reconstruct_infers_the_digit(client: TestClient) -> None:
     assert loss["elbo"] == pytest.approx(-(loss["rec"] + loss["kld"])) and loss["kld"] >= 0
 
 
+def test_an_upload_without_anything_to_say_has_no_notes(client: TestClient) -> None:
+    for path in ("/v1/reconstruct", "/v1/encode", "/v1/transfer"):
+        assert upload(client, path)["notes"] == []
+
+
 def test_reconstruct_with_a_given_digit(client: TestClient) -> None:
     body = upload(client, "/v1/reconstruct", digit=4)
     assert (body["digit"], body["digit_source"], body["elbo_probabilities"]) == (4, "given", None)

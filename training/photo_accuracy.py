@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import platform
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -43,6 +44,7 @@ def load_preprocess(path: str | None) -> tuple[Preprocess, type[Exception]]:
     if spec is None or spec.loader is None:
         raise SystemExit(f"{path}: not a Python module")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module.preprocess_upload, module.UploadError
 

@@ -49,9 +49,9 @@ def render_photo(digit: np.ndarray, label: int, kind: str, rng: np.random.Genera
         raise ValueError(f"unknown kind {kind!r} (expected one of {KINDS})")
     width, height = FRAME if rng.random() < 0.5 else FRAME[::-1]
     small = kind == "small digit"
-    ink, top, left = _place(digit, rng, (height, width), SMALL_DIGIT_HEIGHT if small else DIGIT_HEIGHT, small)
-    light = _lighting(kind, rng, (height, width), (top + ink.shape[0] / 2, left + ink.shape[1] / 2))
-    cast = _colour_cast(rng, strong=kind in ("colour cast", "combined"))
+    ink, top, left = place(digit, rng, (height, width), SMALL_DIGIT_HEIGHT if small else DIGIT_HEIGHT, small)
+    light = lighting(kind, rng, (height, width), (top + ink.shape[0] / 2, left + ink.shape[1] / 2))
+    cast = colour_cast(rng, strong=kind in ("colour cast", "combined"))
     paper = (rng.uniform(0.82, 0.96) + rng.uniform(-0.03, 0.03, 3)).astype(np.float32)
     pen = (rng.uniform(0.03, 0.2) + rng.uniform(0.0, 0.12, 3) * np.array([0.3, 0.3, 1.0])).astype(np.float32)
     # The lens blurs the scene, and only the ink has edges in it; the sensor's grain comes after.
@@ -62,17 +62,24 @@ def render_photo(digit: np.ndarray, label: int, kind: str, rng: np.random.Genera
     pixels = light[..., None] * (paper * cast)
     tile = (slice(top, top + ink.shape[0]), slice(left, left + ink.shape[1]))
     pixels[tile] += light[tile][..., None] * coverage * ((pen - paper) * cast)
-    pixels += rng.uniform(0.01, 0.035) * rng.standard_normal((height, width, 1), dtype=np.float32)
+    return Photo(exposed(pixels, rng), int(label), kind)
+
+
+def exposed(pixels: np.ndarray, rng: np.random.Generator) -> bytes:
+    """The scene's light (H, W, 3 floats, 1 is white) as the camera saves it: grain, then a JPEG of quality
+    JPEG_QUALITY."""
+    height, width = pixels.shape[:2]
+    pixels = pixels + rng.uniform(0.01, 0.035) * rng.standard_normal((height, width, 1), dtype=np.float32)
     image = Image.fromarray(np.clip(pixels * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1)))
-    return Photo(buffer.getvalue(), int(label), kind)
+    return buffer.getvalue()
 
 
 def render_clean(digit: np.ndarray, label: int, rng: np.random.Generator) -> Photo:
     """The reference upload: the same kind of enlarged digit, black ink on white paper, no light, PNG."""
     width, height = FRAME if rng.random() < 0.5 else FRAME[::-1]
-    ink, top, left = _place(digit, rng, (height, width), DIGIT_HEIGHT, in_corner=False)
+    ink, top, left = place(digit, rng, (height, width), DIGIT_HEIGHT, in_corner=False)
     page = np.full((height, width), 255, dtype=np.uint8)
     page[top : top + ink.shape[0], left : left + ink.shape[1]] = (255 * (1 - ink) + 0.5).astype(np.uint8)
     buffer = io.BytesIO()
@@ -80,20 +87,22 @@ def render_clean(digit: np.ndarray, label: int, rng: np.random.Generator) -> Pho
     return Photo(buffer.getvalue(), int(label), "clean")
 
 
-def _place(
+def place(
     digit: np.ndarray,
     rng: np.random.Generator,
     frame: tuple[int, int],
-    heights: tuple[int, int],
+    heights: tuple[float, float],
     in_corner: bool,
+    thresholds: tuple[float, float] = (0.25, 0.6),
 ) -> tuple[np.ndarray, int, int]:
     """The digit's ink (0 to 1) enlarged to a random height with a random stroke weight, and the top left
-    of its tile in the frame: anywhere, or within CORNER pixels of a corner."""
+    of its tile in the (height, width) frame: anywhere, or within CORNER pixels of a corner. A higher
+    threshold of the enlarged digit (`thresholds`, fractions of full ink) is a finer pen."""
     side = round(28 * rng.uniform(*heights) / 20)
     enlarged = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC), np.float32)
     # A pen draws a stroke of nearly even darkness: a soft threshold of the enlarged digit, a lower one
     # for a bolder pen.
-    threshold = rng.uniform(0.25, 0.6) * 255
+    threshold = rng.uniform(*thresholds) * 255
     ink = np.clip((enlarged - threshold) / 60 + 0.5, 0.0, 1.0)
     # The tile has a margin of paper (4 of MNIST's 28 pixels) on each side: up to 3 of them may be cut off,
     # so the ink can come within a pixel of the frame's edge.
@@ -109,10 +118,11 @@ def _place(
     return ink.astype(np.float32), starts[0], starts[1]
 
 
-def _lighting(
+def lighting(
     kind: str, rng: np.random.Generator, frame: tuple[int, int], digit_centre: tuple[float, float]
 ) -> np.ndarray:
-    """The light falling on each pixel (H, W); it is smooth, so it is computed every LIGHT_STEP pixels."""
+    """The light falling on each pixel (H, W) of a frame lit as `kind` says (one of KINDS); it is smooth,
+    so it is computed every LIGHT_STEP pixels."""
     height, width = frame
     ys, xs = np.mgrid[0:height:LIGHT_STEP, 0:width:LIGHT_STEP].astype(np.float32)
     light = np.full(ys.shape, rng.uniform(0.8, 1.05), dtype=np.float32)
@@ -169,7 +179,7 @@ def _shadow(
     return 1.0 - rng.uniform(0.3, 0.55) * inside
 
 
-def _colour_cast(rng: np.random.Generator, strong: bool) -> np.ndarray:
+def colour_cast(rng: np.random.Generator, strong: bool) -> np.ndarray:
     """Per-channel gains of the light: tungsten, shade or fluorescent, mild unless `strong`."""
     strength = rng.uniform(0.15, 0.35) if strong else rng.uniform(0.0, 0.08)
     direction = rng.choice([[0.0, -0.4, -1.0], [-1.0, -0.4, 0.0], [-0.6, 0.0, -0.8], [0.0, -1.0, -0.3]])

@@ -96,6 +96,7 @@ def _decision(model: BatchedModels, analysis: UploadAnalysis) -> dict[str, objec
         "elbo_probabilities": analysis.elbo_probabilities,
         "is_digit": analysis.is_digit,
         "ood_score": analysis.ood_score,
+        "notes": analysis.notes,
     }
 
 

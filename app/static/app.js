@@ -196,6 +196,15 @@ function showReading(reading) {
   $("predicted").textContent = reading.class_name;
   $("not-like-training").hidden = reading.is_digit !== false;
   $("ood-score").textContent = `out-of-distribution score ${reading.ood_score?.toFixed(1)}.`;
+  const notes = reading.notes ?? [];
+  $("preprocessing-notes").hidden = notes.length === 0;
+  $("preprocessing-notes").replaceChildren(
+    ...notes.map((note) => {
+      const item = document.createElement("li");
+      item.textContent = `Your upload: ${note}.`;
+      return item;
+    }),
+  );
   const elboChoice = reading.elbo_probabilities && argmax(reading.elbo_probabilities);
   $("estimates-disagree").hidden = elboChoice === null || elboChoice === reading.digit;
   $("elbo-choice").textContent = elboChoice === null ? "" : className(elboChoice);

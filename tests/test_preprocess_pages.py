@@ -1,0 +1,93 @@
+"""Preprocessing of uploads unlike MNIST: wide strokes stay solid, printed lines are left out, and the notes
+say what was done."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from app_support import encode_image
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+from model.preprocess import prepare_upload, preprocess_upload
+
+# A 7 without holes: a bar and a stem, as points of a 100-unit-high box.
+SEVEN = [(20, 10), (80, 10), (45, 95)]
+
+
+def _seven(height: int, width_share: float, light: str) -> np.ndarray:
+    """A dark 7 `height` pixels high, strokes `width_share` of that wide, on a white page under `light`
+    (even, or falling off across the page as a photo's does)."""
+    side = 2 * height
+    scale = height / 100
+    page = Image.new("L", (side, side), 0)
+    points = [(side // 4 + x * scale, side // 4 + y * scale) for x, y in SEVEN]
+    ImageDraw.Draw(page).line(points, fill=255, width=max(1, round(width_share * height)), joint="curve")
+    ink = np.asarray(page, np.float32) / 255
+    ys, xs = np.mgrid[0:side, 0:side] / side
+    paper = np.full((side, side), 0.95, np.float32) if light == "even" else 0.95 - 0.5 * (0.6 * xs + 0.4 * ys)
+    return (255 * paper * (1 - 0.9 * ink)).astype(np.uint8)
+
+
+def _enclosed(x: torch.Tensor) -> int:
+    """Dark pixels of the 28x28 input that its ink surrounds: 0 for a solid 7, the inside of an outline."""
+    ink = x[0, 0].numpy() > 0.5
+    return int((ndimage.binary_fill_holes(ink) & ~ink).sum())
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    height=st.integers(60, 400),
+    width_share=st.floats(0.04, 1 / 3),
+    light=st.sampled_from(["even", "gradient"]),
+)
+def test_a_stroke_up_to_a_third_of_the_digit_wide_stays_solid(
+    height: int, width_share: float, light: str
+) -> None:
+    x = preprocess_upload(encode_image(Image.fromarray(_seven(height, width_share, light)), "PNG"))
+    assert _enclosed(x) == 0
+    if width_share >= 0.1:  # a stroke over two pixels wide in the 20-pixel box: its core is full ink
+        core = ndimage.binary_erosion(x[0, 0].numpy() > 0.5)
+        assert x[0, 0].numpy()[core].mean() > 0.9
+
+
+def _on_paper(ruling: str) -> bytes:
+    """The 7 written small on a 600x450 page with printed lines (none, squared or ruled), dark grey lines
+    three pixels wide every 40 pixels, tilted by 2 degrees as a photo of a page is."""
+    page = Image.new("L", (600, 450), 240)
+    draw = ImageDraw.Draw(page)
+    if ruling in ("squared", "ruled"):
+        for y in range(-40, 520, 40):
+            draw.line([(0, y), (600, y + 21)], fill=120, width=3)
+    if ruling == "squared":
+        for x in range(-40, 640, 40):
+            draw.line([(x, 0), (x - 16, 450)], fill=120, width=3)
+    seven = Image.fromarray(255 - _seven(90, 0.07, "even")).crop((30, 30, 160, 160))
+    page.paste(Image.new("L", seven.size, 20), (250, 150), mask=seven.point(lambda v: 255 if v > 60 else 0))
+    return encode_image(page.convert("RGB"), "JPEG", quality=85)
+
+
+def test_printed_lines_are_left_out_and_said() -> None:
+    plain = prepare_upload(_on_paper("plain"))
+    assert plain.notes == ()
+    for ruling in ("squared", "ruled"):
+        lined = prepare_upload(_on_paper(ruling))
+        assert any("printed lines" in note for note in lined.notes), ruling
+        # The same 7 as on plain paper (but for stubs of the lines where they cross it), not a patch of the
+        # grid, whose lines would fill the box: 0.3 and more.
+        assert (lined.x - plain.x).abs().mean() < 0.15, ruling
+
+
+def test_a_digit_alone_has_no_notes() -> None:
+    assert prepare_upload(encode_image(Image.fromarray(_seven(100, 0.1, "even")), "PNG")).notes == ()
+
+
+def test_two_separate_digit_sized_marks_are_said() -> None:
+    page = np.full((200, 500), 245, np.uint8)
+    seven = _seven(80, 0.1, "even")[30:150, 30:150]
+    page[40:160, 20:140] = seven
+    page[40:160, 360:480] = seven
+    prepared = prepare_upload(encode_image(Image.fromarray(page), "PNG"))
+    assert any("2 separate digit-sized marks were found side by side" in note for note in prepared.notes)
