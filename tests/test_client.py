@@ -136,6 +136,7 @@ def test_reconstruct_reads_the_digit(cvae: Client, seven: np.ndarray) -> None:
     assert answer.probabilities.sum() == pytest.approx(1, abs=1e-3)
     assert answer.elbo_probabilities is not None and answer.elbo_probabilities.shape == (10,)
     assert answer.is_digit is True and isinstance(answer.ood_score, float)
+    assert answer.notes == ()
     assert answer.input.shape == answer.reconstruction.shape == (28, 28)
     assert answer.reconstruction.max() > 128
     assert answer.mu.shape == answer.logvar.shape == (LATENT_DIM,)

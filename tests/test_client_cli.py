@@ -66,6 +66,7 @@ def test_reconstruct_prints_the_digit(
     assert lines[0] == "7"
     assert lines[1].startswith("label: 7 (inferred by the classifier, probability 0.")
     assert lines[2].startswith("is_digit: yes (ood_score ")
+    assert lines[3].startswith("probabilities: ")  # a note line only when the answer has notes
     assert Image.open(out).size == (28, 28)
 
     assert main(["reconstruct", str(seven_file), "--json"]) == 0

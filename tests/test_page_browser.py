@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
 from app_support import png_upload
 from browser_support import (
@@ -25,6 +26,7 @@ from browser_support import (
 )
 from PIL import Image
 
+from training import real_world
 from training.data import Split
 from training.ood_data import digit_png, photo_crops, sample_photo, uploads
 
@@ -319,3 +321,26 @@ def test_the_api_docs_render_with_nothing_from_another_host(browser: sync_api.Br
         sync_api.expect(opened.page.get_by_text("/v1/sample", exact=False).first).to_be_visible()
         hosts = {urlsplit(url).netloc for url in opened.requests if not url.startswith("data:")}
         assert hosts == {urlsplit(base_url).netloc}, hosts
+
+
+def test_a_digit_on_squared_paper_gets_a_note_that_lines_were_removed(
+    desktop: Visit, tmp_path: Path, offline_split: Split
+) -> None:
+    path = tmp_path / "page.jpg"
+    image, label = offline_split.test_images[1], int(offline_split.test_labels[1])
+    # Seed 2 draws dark grid lines across the digit (fainter ones may never touch the ink, and go unsaid).
+    path.write_bytes(real_world.squared_paper(image, label, np.random.default_rng(2)))
+    desktop.page.get_by_label("Upload an image").set_input_files(path)
+    expect_reading(desktop.page)
+    sync_api.expect(desktop.page.locator("#preprocessing-notes")).to_be_visible()
+    sync_api.expect(desktop.page.locator("#preprocessing-notes")).to_contain_text("printed lines")
+
+
+def test_a_plain_upload_gets_no_preprocessing_note(
+    desktop: Visit, tmp_path: Path, offline_split: Split
+) -> None:
+    path = tmp_path / "digit.png"
+    path.write_bytes(digit_png(offline_split.test_images[1]))
+    desktop.page.get_by_label("Upload an image").set_input_files(path)
+    expect_reading(desktop.page)
+    sync_api.expect(desktop.page.locator("#preprocessing-notes")).to_be_hidden()

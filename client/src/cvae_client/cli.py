@@ -138,6 +138,8 @@ def _print_decision(answer: Decision) -> None:
         print("is_digit: unknown (the model has no calibration)")
     else:
         print(f"is_digit: {'yes' if answer.is_digit else 'no'} (ood_score {answer.ood_score:.2f})")
+    for note in answer.notes:
+        print(f"note: {note}")
     # By label: an answer names only its own class.
     print("probabilities: " + ", ".join(f"{i} {p:.3f}" for i, p in enumerate(answer.probabilities)))
 
