@@ -76,10 +76,10 @@ KEEP_DISTANCE = 0.5
 EVEN_EXTENT = 1.25
 # Printed lines are looked for in images of at least MIN_LINE_IMAGE pixels a side (a smaller one is the digit
 # alone). They are pixels darker than LINE_LEVEL of the darkest on runs at least LINE_FRACTION of the image
-# across (MIN_LINE pixels of the half-size copy they are looked for in), narrower than MAX_LINE_WIDTH, tilted
-# by up to a few degrees (LINE_TILTS, each with LINE_SLACK pixels of play), where the ink runs along the line
-# for LINE_RUN pixels (a stroke crossing it does not), and whose pieces, LINE_PIECE of the image long at least,
-# go on past the digit at both ends or miss it by LINE_OVERHANG of its size. Within LINE_BRIDGE pixels of a kept stroke they stay: where a line crosses a
+# across (MIN_LINE pixels), narrower than MAX_LINE_WIDTH, tilted by up to a few degrees (LINE_TILTS, each with
+# LINE_SLACK pixels of play), where the ink runs along the line for LINE_RUN pixels (a stroke crossing it does
+# not), and whose pieces, LINE_PIECE of the image long at least, go on past the digit at both ends or miss it
+# by LINE_OVERHANG of its size. Within LINE_BRIDGE pixels of a kept stroke they stay: where a line crosses a
 # stroke it would cut it, and a stroke written along a line (a 7's bar on a rule) is hard to tell from it.
 MIN_LINE_IMAGE = 64
 LINE_LEVEL = 0.08
@@ -329,9 +329,14 @@ def _extent(mask: np.ndarray) -> int:
 
 
 def _stroke_width(mask: np.ndarray) -> float:
-    """The width of the mask's widest stroke, where strokes meet included: twice the largest distance from
-    one of its pixels to the background."""
-    return 2.0 * float(ndimage.distance_transform_edt(np.pad(mask, 1)).max())
+    """The median length of the mask's horizontal and vertical runs: most of them cross a stroke. (A stroke
+    wider than the closing this sizes stays solid all the same: under the strokes' cores the first closing is
+    the paper.)"""
+    lengths = []
+    for runs in (mask, mask.T):
+        edges = np.diff(np.pad(runs, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+        lengths.append(np.flatnonzero(edges.ravel() == -1) - np.flatnonzero(edges.ravel() == 1))
+    return float(np.median(np.concatenate(lengths))) if mask.any() else 1.0
 
 
 def _printed_lines(darkness: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Real handwritten digits as they arrive from outside: the uploads issue 22's tester sent, made from MNIST.
+"""Real handwritten digits as they reach the service from outside MNIST: uploads made from MNIST digits.
 
 Each renderer turns a real MNIST digit (28x28 uint8, white on black), its label and a generator into the
 bytes of an upload file, so that what is measured or trained on goes through the service's preprocessing:

@@ -1,7 +1,7 @@
 """Digits the outlier detector must never be trained on, only measured on (training/ood_report.py).
 
 - digits typed in handwriting-style fonts of Debian's font packages (HANDWRITING_FONTS), dark on white and
-  filling the image, as a tester's font-drawn uploads are;
+  filling the image, as digits typed in such a font and uploaded are;
 - the UCI handwritten digits scikit-learn ships (sklearn.datasets.load_digits: 1,797 8x8 digits of 43
   writers), a collection other than MNIST, enlarged as training/real_world.py's low-resolution digits are.
 Each is None when its fonts or package are not installed; the report then says so. training/outliers.py
