@@ -39,7 +39,8 @@ RUN pip install --find-links /tmp/pip --constraint /tmp/pip/constraints.txt \
     && find "$torch/bin" -mindepth 1 -maxdepth 1 ! -name torch_shm_manager -exec rm -rf {} +
 
 # Editable, so that the code runs from /srv/cvae with whatever non-Python files it reads beside it. The client
-# (client/) is a distribution of its own that the project depends on, so pip is given both.
+# (client/) is a distribution of its own that the project depends on, so pip is given both. scipy's own tests
+# (32 MB) serve no one here.
 WORKDIR /srv/cvae
 COPY pyproject.toml README.md ./
 COPY model model
@@ -47,7 +48,8 @@ COPY training training
 COPY app app
 COPY client client
 RUN pip install --find-links /tmp/pip --constraint /tmp/pip/constraints.txt --editable ./client --editable . \
-    && pip uninstall --yes pip setuptools
+    && pip uninstall --yes pip setuptools \
+    && find /opt/venv/lib/python3.11/site-packages/scipy -type d -name tests -prune -exec rm -rf {} +
 
 
 FROM ${BASE_IMAGE} AS runtime
