@@ -33,27 +33,27 @@ def generated(tmp_path_factory: pytest.TempPathFactory):
     with serving(shipped_settings(api_key=KEY)) as url:
         env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}  # its ruff post-hook
         command = [str(GENERATOR), "generate", "--url", f"{url}/openapi.json", "--meta", "none"]
-        run = subprocess.run(
-            [*command, "--output-path", str(root / "cvae_client")], env=env, capture_output=True, text=True
-        )
+        # Not "cvae_client", the name the generator picks from the title: that is the project's own client.
+        output = ["--output-path", str(root / "generated_client")]
+        run = subprocess.run([*command, *output], env=env, capture_output=True, text=True)
         assert run.returncode == 0, run.stdout + run.stderr
         sys.path.insert(0, str(root))
         try:
-            yield importlib.import_module("cvae_client"), url
+            yield importlib.import_module("generated_client"), url
         finally:
             sys.path.remove(str(root))
-            for name in [name for name in sys.modules if name.split(".")[0] == "cvae_client"]:
+            for name in [name for name in sys.modules if name.split(".")[0] == "generated_client"]:
                 del sys.modules[name]
 
 
 def _api(module: str):
-    return importlib.import_module(f"cvae_client.api.{module}")
+    return importlib.import_module(f"generated_client.api.{module}")
 
 
 def test_generated_client_calls_every_endpoint(generated, robustness: Recorder) -> None:
     package, url = generated
-    models = importlib.import_module("cvae_client.models")
-    files = importlib.import_module("cvae_client.types")
+    models = importlib.import_module("generated_client.models")
+    files = importlib.import_module("generated_client.types")
     client = package.AuthenticatedClient(base_url=url, token=KEY, timeout=60)
 
     info = _api("model.model_info_v1_model_get").sync(client=client)
@@ -113,8 +113,8 @@ def test_generated_client_calls_every_endpoint(generated, robustness: Recorder) 
 
 def test_generated_client_reads_the_typed_errors(generated, robustness: Recorder) -> None:
     package, url = generated
-    models = importlib.import_module("cvae_client.models")
-    files = importlib.import_module("cvae_client.types")
+    models = importlib.import_module("generated_client.models")
+    files = importlib.import_module("generated_client.types")
     sample = _api("generation.sample_v1_sample_post")
 
     anonymous = package.Client(base_url=url, timeout=60)
