@@ -230,8 +230,7 @@ def ink_intensity(gray: np.ndarray, notes: list[str] | None = None) -> np.ndarra
         raise NoInkError("no ink found: the image is blank or has too little contrast")
     # Ink takes a fraction of the light the paper under it reflects, whatever that light is: divided by the
     # paper, it is found anywhere. The first closing fills in shadows narrower than itself too; one a few
-    # stroke widths wide follows all but the narrowest. Its width comes from the widest part of the strokes'
-    # cores, so that a felt-tip's stroke is never taken for paper and left as an outline.
+    # stroke widths wide (the strokes' median run, _strokes) follows all but the narrowest.
     darkness = _darkness(small, closed)
     lines = _printed_lines(darkness)
     core, width = _strokes(small, darkness, lines)
