@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 image=cvae-digits:smoke
 base=local/debian:bookworm
-max_image_mb=1100  # the CPU image's budget: 966 MB measured, plus scipy (about 110 MB without its tests)
+max_image_mb=1150  # the CPU image measured 1109 MB with scipy (966 MB before it)
 
 skip() {
     echo "docker-smoke: SKIPPED: $*" >&2
