@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: install test lint format train-classifier train evaluate baseline reproduce train-fashion results bench bench-serve \
-	bench-distributed fuzz soak robustness audit serve screenshots docker-smoke clean legible calibrate trust
+	bench-peers bench-decoder export-onnx bench-distributed fuzz soak robustness audit serve screenshots docker-smoke clean legible calibrate trust
 
 install: $(STAMP)
 
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml client/pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(PIP_INSTALL) --upgrade pip
 	$(BIN)/pip uninstall --quiet --quiet --yes cvae-digits
-	$(PIP_INSTALL) --editable ./client --editable '.[train,dev]'
+	$(PIP_INSTALL) --editable ./client --editable '.[train,dev,export]'
 	touch $@
 
 lint: install
@@ -75,6 +75,33 @@ train-fashion: install
 
 bench: install
 	$(BIN)/python -m benchmarks.training_loop
+
+# The shipped digits model's networks as ONNX (decoder.onnx, encoder.onnx, classifier.onnx) and export.json,
+# their inputs, outputs and largest difference from PyTorch's answers, in build/onnx/ (about 15 s).
+export-onnx: install
+	$(BIN)/cvae-export checkpoints/cvae-mnist --classifier checkpoints/digit-classifier --out build/onnx
+
+# The shipped decoder in-process on one thread: PyTorch float32 and bfloat16 autocast, ONNX Runtime float32,
+# at blocks of 8 and 64 rows, and how far their images are apart: writes benchmarks/results/decoder.json
+# (about 30 s).
+bench-decoder: install
+	$(BIN)/python -m benchmarks.decoder
+
+# LitServe and BentoML (benchmarks/peers/requirements.txt) in a venv of their own, beside the project and the
+# torch that constraints.txt pins, so that the peers run the same networks as cvae-serve.
+.venv-peers/.installed: pyproject.toml client/pyproject.toml constraints.txt benchmarks/peers/requirements.txt
+	python3 -m venv .venv-peers
+	.venv-peers/bin/pip install --quiet --upgrade pip
+	.venv-peers/bin/pip install --quiet --constraint constraints.txt --editable ./client --editable . \
+		--requirement benchmarks/peers/requirements.txt
+	touch $@
+
+# cvae-serve as shipped beside LitServe and BentoML serving the same networks (answers checked identical
+# first), POST /v1/sample n=1 at 1, 16 and 64 clients and n=64 at 16, with wrk (needs /usr/bin/wrk) in 3
+# interleaved rounds: writes benchmarks/results/peers.json and docs/peers.md (about 7 min on a quiet machine;
+# the first run also makes .venv-peers, a few minutes more).
+bench-peers: install .venv-peers/.installed
+	$(BIN)/python -m benchmarks.peers.run
 
 # Training images/s of the shipped CVAE config: 2 torchrun processes (gloo, 1 thread each) against 1 process
 # with 2 threads and 1 with 1, alternating: writes benchmarks/results/distributed.json and docs/distributed.md

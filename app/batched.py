@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +35,7 @@ TRIM_INTERVAL_S = 1.0
 
 
 def model_threads(settings: Settings) -> int:
-    return settings.model_threads or os.cpu_count() or 1
+    return settings.model_threads or settings.cpus_per_worker()
 
 
 class UnknownModelError(LookupError):
@@ -83,7 +82,7 @@ class BatchedModels:
         self.decoder = MicroBatcher(service.decode_batch, executor, name="decoder", **options)
         self.uploads = MicroBatcher(service.analyse_batch, executor, name="uploads", **options)
         self.judge = MicroBatcher(service.judge_batch, executor, name="judge", **options)
-        self._preprocessing = CapacityLimiter(os.cpu_count() or 1)
+        self._preprocessing = CapacityLimiter(settings.cpus_per_worker())
         self.last_upload = -math.inf  # time.monotonic() when an upload last finished
 
     async def close(self) -> None:

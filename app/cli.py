@@ -1,30 +1,42 @@
-"""`cvae-serve`: load the checkpoints, then serve the API with uvicorn.
+"""`cvae-serve`: check the checkpoints, then serve the API with uvicorn.
 
-The checkpoints are loaded here before uvicorn starts, so that a missing or corrupt one stops start-up with
-one line on stderr and a non-zero exit instead of a worker's traceback. With one worker (the default) the
-app serves those very models; with --workers N, each worker process loads its own copy from the same
-Settings object, which uvicorn's supervisor hands to the workers with the rest of its configuration.
+A missing or corrupt checkpoint stops start-up with one line on stderr and a non-zero exit instead of a
+worker's traceback. With one worker the checkpoints are loaded here and the app serves those very models.
+With N (by default one per CPU the process may use), this process is only the supervisor of the workers:
+the checkpoints are checked in a short-lived child process, and each worker loads its own copy from the
+same Settings object, which uvicorn's supervisor hands to the workers with the rest of its configuration;
+the workers count their metrics in one place (app/metrics.py).
+
+The supervisor never imports torch (224 MB resident on its own, as much again as a worker's models and
+buffers): the modules that need it are imported where a worker or the check runs, not at the top here.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from pydantic import ValidationError
 from uvicorn.supervisors import Multiprocess
 
-from app.main import create_app
+from app.cpus import usable_cpus
+from app.metrics import shared_metrics
 from app.protocol import http_protocol
-from app.service import load_services
 from app.settings import Settings
-from model.checkpoint import CheckpointError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from app.service import ModelService
 
 # Options that override a setting; left out, the environment's value or the setting's default holds.
-_SETTINGS_OPTIONS = ("checkpoint", "classifier", "device")
+_SETTINGS_OPTIONS = ("checkpoint", "classifier", "device", "workers")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,8 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="worker processes, each with its own copy of the models (default: 1)",
+        help="worker processes, each with its own event loop and copy of the models (default: "
+        f"$CVAE_WORKERS, else one per CPU this process may use, here {usable_cpus()})",
     )
     return parser.parse_args(argv)
 
@@ -69,6 +81,30 @@ def _where_hint(settings: Settings) -> str:
     )
 
 
+def worker_app(settings: Settings) -> FastAPI:
+    """A worker's app: what uvicorn's factory option calls in each worker process."""
+    from app.main import create_app
+
+    return create_app(settings)
+
+
+def _load(settings: Settings) -> list[ModelService] | str:
+    """The settings' models loaded, or why they cannot be, in one line."""
+    from app.service import load_services
+    from model.checkpoint import CheckpointError
+
+    try:
+        return load_services(settings)
+    except (CheckpointError, ValueError) as e:
+        return f"{e}{_where_hint(settings)}"
+
+
+def load_problem(settings: Settings) -> str | None:
+    """Why the settings' checkpoints cannot be served; None when they load. Run in a child process."""
+    loaded = _load(settings)
+    return loaded if isinstance(loaded, str) else None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     overrides = {
@@ -76,14 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         settings = Settings(**overrides)
-        services = load_services(settings)
     except ValidationError as e:
         error = e.errors()[0]
         print(f"cvae-serve: invalid setting {error['loc'][0]}: {error['msg']}", file=sys.stderr)
         return 2
-    except (CheckpointError, ValueError) as e:
-        print(f"cvae-serve: {e}{_where_hint(settings)}", file=sys.stderr)
-        return 1
+    # Resolved here, once: each worker shares the CPUs out by the same count (Settings.cpus_per_worker).
+    settings = settings.model_copy(update={"workers": settings.workers or usable_cpus()})
     # The app logs each request itself, with its latency; uvicorn's own access log would be a second line.
     # No Server header: a client has no need to know what serves it.
     options = {
@@ -94,11 +128,26 @@ def main(argv: list[str] | None = None) -> int:
         "server_header": False,
         "http": http_protocol(settings.header_timeout_s),
     }
-    if args.workers == 1:
-        uvicorn.run(create_app(settings, services), **options)
-        return 0
-    # Worker processes start afresh and each loads its own models: the ones loaded here were the check.
-    del services
-    config = uvicorn.Config(partial(create_app, settings), factory=True, workers=args.workers, **options)
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    if settings.workers == 1:
+        return _serve_here(settings, options)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as check:
+        problem = check.submit(load_problem, settings).result()
+    if problem is not None:
+        print(f"cvae-serve: {problem}", file=sys.stderr)
+        return 1
+    config = uvicorn.Config(partial(worker_app, settings), factory=True, workers=settings.workers, **options)
+    with shared_metrics():
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    return 0
+
+
+def _serve_here(settings: Settings, options: dict[str, Any]) -> int:
+    """One worker: this process loads the models, then serves them."""
+    from app.main import create_app
+
+    loaded = _load(settings)
+    if isinstance(loaded, str):
+        print(f"cvae-serve: {loaded}", file=sys.stderr)
+        return 1
+    uvicorn.run(create_app(settings, loaded), **options)
     return 0

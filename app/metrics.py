@@ -1,14 +1,22 @@
 """Prometheus metrics of one app instance, on its own registry so that several apps (tests) never clash.
 
-With several uvicorn workers each process counts its own requests; scrape replicas, not workers, or run one
-worker per container (DESIGN.md: scale with replicas behind a load balancer).
+Under several uvicorn workers a scrape reaches one of them, so each would report only its own share:
+cvae-serve then runs prometheus_client's multiprocess mode (shared_metrics), in which every worker writes
+its values to files in one directory and /metrics sums them over all workers, those replaced included.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+# prometheus_client reads it when first imported: a worker process started with it set writes its values
+# to files there instead of keeping them in memory.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 # Inference on CPU takes milliseconds to a second; the buckets span that with room on both sides.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -71,5 +79,24 @@ class Metrics:
         self.latency.labels(method, route).observe(seconds)
 
     def exposition(self) -> bytes:
-        """The registry in Prometheus' text format."""
-        return generate_latest(self.registry)
+        """The registry in Prometheus' text format; under workers, every worker's values summed."""
+        if MULTIPROCESS_DIR not in os.environ:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+
+
+@contextmanager
+def shared_metrics() -> Iterator[None]:
+    """While it lasts, worker processes started from this one count their metrics together, in a directory
+    of their own (removed afterwards) unless PROMETHEUS_MULTIPROC_DIR already names one."""
+    if MULTIPROCESS_DIR in os.environ:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="cvae-metrics-") as directory:
+        os.environ[MULTIPROCESS_DIR] = directory
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROCESS_DIR]

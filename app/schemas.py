@@ -284,6 +284,7 @@ class ModelInfo(BaseModel):
     num_classes: int
     image_size: int
     device: str
+    precision: str = Field(description="what generated images are decoded in (CVAE_PRECISION); uploads: fp32")
     loss: str
     metrics: dict[str, Any] = Field(description="the evaluation recorded in the checkpoint's config.json")
     classifier: ClassifierInfo

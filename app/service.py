@@ -31,7 +31,7 @@ from model.checkpoint import (
     model_name,
 )
 from model.cvae import CVAE
-from model.device import resolve_device, use_deterministic_kernels
+from model.device import resolve_device, serving_dtype, use_deterministic_kernels
 from model.images import to_uint8
 from model.inference import cvae_inference_form, in_blocks, inference_form
 from model.legible import Judged, LatentStream, judge
@@ -100,8 +100,11 @@ class ModelService:
         device: torch.device,
         block_rows: int,
         ood_flag_rate: float = 0.02,
+        precision: str = "fp32",
     ) -> None:
         self.cvae_checkpoint = cvae
+        self.precision = precision
+        self._dtype = serving_dtype(precision, device)
         self.classifier_checkpoint = classifier
         self.device = device
         self.cvae: CVAE = cvae_inference_form(cvae.model, block_rows)  # type: ignore[arg-type]
@@ -117,14 +120,19 @@ class ModelService:
 
     @classmethod
     def load(
-        cls, paths: ModelPaths, device: torch.device, block_rows: int, ood_flag_rate: float = 0.02
+        cls,
+        paths: ModelPaths,
+        device: torch.device,
+        block_rows: int,
+        ood_flag_rate: float = 0.02,
+        precision: str = "fp32",
     ) -> ModelService:
         """Both checkpoints of one model, verified, on `device`; raises CheckpointError or ValueError."""
         cvae = load_checkpoint(paths.checkpoint, "cvae", device)
         classifier = load_checkpoint(paths.classifier, "classifier", device)
         check_classifier_fits(cvae, classifier)
         logger.info("loaded %s and %s on %s", cvae.path, classifier.path, device)
-        return cls(cvae, classifier, device, block_rows, ood_flag_rate)
+        return cls(cvae, classifier, device, block_rows, ood_flag_rate, precision)
 
     @property
     def name(self) -> str:
@@ -153,6 +161,7 @@ class ModelService:
             "class_names": self.class_names,
             "architecture": config["model"]["arch"],
             "device": str(self.device),
+            "precision": self.precision,
             "metrics": config.get("metrics", {}),
             "classifier": {
                 "name": classifier.get("name", self.classifier_checkpoint.path.name),
@@ -188,12 +197,18 @@ class ModelService:
         rows of the seed's stream, which min_confidence draws on (model/legible.py)."""
         return LatentStream(self.cvae, seed, n, temperature).take(n)
 
+    def _generating(self) -> torch.autocast:
+        """The precision generated images are decoded in (CVAE_PRECISION)."""
+        dtype = self._dtype or torch.float32
+        return torch.autocast(self.device.type, dtype=dtype, enabled=self._dtype is not None)
+
     @torch.inference_mode()
     def decode_batch(self, jobs: Sequence[DecodeJob]) -> list[Any]:
         """Each job's images decoded in one forward pass for all of them, and encoded by the job."""
         labels = torch.cat([job.labels for job in jobs]).to(self.device)
         z = torch.cat([job.z for job in jobs]).to(self.device, torch.float32)
-        tiles = to_uint8(self.cvae.images(z, labels))
+        with self._generating():
+            tiles = to_uint8(self.cvae.images(z, labels).float())
         ends = np.cumsum([len(job.z) for job in jobs])[:-1]
         return [job.encode(part) for job, part in zip(jobs, np.split(tiles, ends), strict=True)]
 
@@ -202,7 +217,9 @@ class ModelService:
         """Each job's images decoded and read by the classifier, in one pass of each network for all."""
         labels = torch.cat([job.labels for job in jobs]).to(self.device)
         z = torch.cat([job.z for job in jobs]).to(self.device, torch.float32)
-        return judge(self.cvae, self.classifier, z, labels).split([len(job.z) for job in jobs])
+        with self._generating():
+            judged = judge(self.cvae, self.classifier, z, labels)
+        return judged.split([len(job.z) for job in jobs])
 
     @torch.inference_mode()
     def analyse_batch(self, jobs: Sequence[AnalysisJob]) -> list[UploadAnalysis]:
@@ -305,7 +322,7 @@ def load_services(settings: Settings) -> list[ModelService]:
     device = resolve_device(settings.device)
     use_deterministic_kernels()
     services = [
-        ModelService.load(paths, device, settings.block_rows, settings.ood_flag_rate)
+        ModelService.load(paths, device, settings.block_rows, settings.ood_flag_rate, settings.precision)
         for paths in settings.served_models()
     ]
     names = [service.name for service in services]

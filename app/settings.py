@@ -8,8 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from model.inference import DEFAULT_BLOCK_ROWS
-from model.preprocess import DEFAULT_MAX_PIXELS
+from app.cpus import usable_cpus
+from model.limits import DEFAULT_BLOCK_ROWS, DEFAULT_MAX_PIXELS
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
@@ -78,15 +78,31 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(
         60.0, gt=0, le=3600, description="longest wait for a request's whole body, in seconds"
     )
+    # cvae-serve's worker processes, each with its own event loop and copy of the models: one event loop
+    # tops out at one core (docs/performance.md).
+    workers: int = Field(
+        0, ge=0, le=256, description="worker processes of cvae-serve; 0: one per CPU the process may use"
+    )
     # Batches run in model threads, each with torch's intra-op threads, beside the event loop.
     model_threads: int = Field(
-        0, ge=0, le=64, description="threads that run batches, one batch each at a time; 0: one per core"
+        0,
+        ge=0,
+        le=64,
+        description="threads per worker that run batches, one batch each at a time; 0: the usable CPUs "
+        "shared out between the workers, at least one each",
     )
     torch_threads: int = Field(1, ge=0, description="torch intra-op threads per process; 0: torch's default")
     batching: bool = Field(True, description="gather concurrent requests' work into one forward pass")
     batch_max_rows: int = Field(256, ge=1, description="most images (rows) in one batched forward pass")
     batch_window_ms: float = Field(
         2.0, ge=0, le=1000, description="longest wait for a batch to fill once requests have shared batches"
+    )
+    # Only the decoder of generated images (sample, sample.png, decode, interpolate, transfer, dataset, and
+    # min_confidence's judging): uploads stay in float32, in which is_digit's threshold was calibrated.
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = Field(
+        "fp32",
+        description="what the decoder computes generated images in: fp32, bf16, fp16, or auto (half on a "
+        "GPU, bf16 on a CPU that computes it natively, else fp32)",
     )
     block_rows: int = Field(
         DEFAULT_BLOCK_ROWS, ge=1, le=4096, description="rows per network call, the same for every batch"
@@ -97,6 +113,11 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         [], description="origins whose pages may call the API from a browser, e.g. https://example.org"
     )
+
+    def cpus_per_worker(self) -> int:
+        """The CPUs each worker process may keep busy: the usable CPUs (app/cpus.py) shared out between
+        the workers (one process when workers is 0: an app not started by cvae-serve)."""
+        return max(1, usable_cpus() // max(1, self.workers))
 
     def served_models(self) -> list[ModelPaths]:
         """Every model to serve, the default first."""

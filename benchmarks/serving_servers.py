@@ -110,6 +110,13 @@ class Server:
         with _DIRECT.open(self.url + path, timeout=10) as response:
             return json.load(response)
 
+    def post_json(self, path: str, body: Any, timeout_s: float = 60.0) -> Any:
+        request = urllib.request.Request(
+            self.url + path, json.dumps(body).encode(), {"Content-Type": "application/json"}
+        )
+        with _DIRECT.open(request, timeout=timeout_s) as response:
+            return json.load(response)
+
 
 def _log_tail(path: Path, lines: int = 15) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -133,15 +140,17 @@ def _wait_ready(server: Server, ready_path: str, log_path: Path, timeout_s: floa
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    tree = process_tree(process.pid)
+    """SIGTERM, then SIGKILL for the whole tree: a process that outlived its parent (LitServe leaves its API
+    servers behind) or one that did not stop within 20 s."""
+    descendants = process_tree(process.pid)[1:]
     process.terminate()  # uvicorn shuts down gracefully on SIGTERM, its workers with it
-    try:
+    with suppress(subprocess.TimeoutExpired):
         process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        for pid in tree:
-            with suppress(ProcessLookupError):
-                os.kill(pid, 9)
-        process.wait()
+    process.kill()  # nothing once it has exited
+    for pid in descendants:
+        with suppress(ProcessLookupError):
+            os.kill(pid, 9)
+    process.wait()
 
 
 @contextmanager
@@ -152,8 +161,10 @@ def serve(
     ready_path: str,
     workdir: Path,
     env: dict[str, str] | None = None,
+    settle_timeout_s: float = 60.0,
 ) -> Iterator[Server]:
-    """The server started, ready (cold start: spawn to the first 200 on `ready_path`), idle; then stopped."""
+    """The server started, ready (cold start: spawn to the first 200 on `ready_path`), idle (at most
+    `settle_timeout_s`: 0 for a server that polls while idle); then stopped."""
     log_path = workdir / f"{name}.log"
     start = time.perf_counter()
     with log_path.open("wb") as log:
@@ -164,7 +175,7 @@ def serve(
     try:
         _wait_ready(server, ready_path, log_path, timeout_s=180)
         server.cold_start_s = round(time.perf_counter() - start, 3)
-        server.wait_idle()
+        server.wait_idle(settle_timeout_s)
         server.settled_s = round(time.perf_counter() - start, 3)
         yield server
     finally:

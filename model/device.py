@@ -59,3 +59,14 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if device.type == "cuda" or cpu_has_native_bf16():
         return torch.bfloat16
     return None
+
+
+def serving_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype the service decodes latents in, or None for plain float32: `fp32`, `bf16`, `fp16`, or
+    `auto`, which takes half precision on a GPU and bfloat16 on a CPU that computes it natively
+    (docs/performance.md, "Precision", measures what each costs in pixels)."""
+    if precision == "fp16":
+        return torch.float16
+    if precision == "auto" and device.type == "cuda":
+        return torch.float16
+    return autocast_dtype(precision, device)

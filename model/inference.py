@@ -17,11 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from model.cvae import CVAE
-
-# A lone image costs a whole block: measured on the project's CPU through the service, 8 rows answer a lone
-# /v1/sample n=1 in 3.3 ms (16 rows: 5.1 ms, 4 rows: 2.3 ms) and serve 92% of 16 rows' images per second at
-# n=64 (4 rows: 72%). A GPU wants larger blocks (CVAE_BLOCK_ROWS).
-DEFAULT_BLOCK_ROWS = 8
+from model.limits import DEFAULT_BLOCK_ROWS
 
 
 class Blockwise(nn.Module):

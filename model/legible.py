@@ -81,10 +81,12 @@ def judge(cvae: CVAE, classifier: nn.Module, z: Tensor, labels: Tensor) -> Judge
     """The images of (z, labels) and the classifier's reading of them, on `labels`' device.
 
     The classifier reads the uint8 pixels, not the decoder's unrounded output: a client that classifies the
-    PNG it got sees the verdict the service judged."""
-    tiles = to_uint8(cvae.images(z, labels))
+    PNG it got sees the verdict the service judged. It reads them in float32 whatever precision the images
+    were decoded in (the service may autocast its decoder), as it reads a client's PNG."""
+    tiles = to_uint8(cvae.images(z, labels).float())
     x = torch.from_numpy(tiles).to(labels.device).float().div(255)[:, None]
-    probabilities = torch.softmax(classifier(x), dim=1)
+    with torch.autocast(labels.device.type, enabled=False):
+        probabilities = torch.softmax(classifier(x), dim=1)
     confidence = probabilities.gather(1, labels[:, None]).squeeze(1)
     return Judged(tiles, probabilities.cpu(), confidence.cpu())
 

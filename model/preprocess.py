@@ -38,6 +38,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 from torch import Tensor
 
+from model.limits import DEFAULT_MAX_PIXELS
+
 IMAGE_SIZE = 28
 BOX_SIZE = 20
 # MNIST's mean centre of mass, in pixel indices of the 28x28 field, is (14.0, 14.0) on the fixed test split.
@@ -45,7 +47,6 @@ CENTRE = 14.0
 # The formats a browser, phone or scanner produces; Pillow's other readers (EPS runs Ghostscript, for one)
 # are not offered to untrusted uploads. JPEG includes MPO, which many cameras write.
 FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF")
-DEFAULT_MAX_PIXELS = 25_000_000
 # Images are box-reduced to this long side first: a digit needs a few dozen pixels, not twelve million.
 WORKING_SIZE = 1024
 # Bright ink's contrast is measured against at least this share of the room above its background.

@@ -81,8 +81,8 @@ def client(tiny_checkpoints: tuple[Path, Path]) -> Iterator[TestClient]:
 
 @pytest.fixture
 def cli_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """cvae-serve reads CVAE_CHECKPOINT, CVAE_CLASSIFIER and CVAE_DEVICE from the environment: each test of
-    it starts without them, and whatever it sets is undone."""
-    for variable in ("CVAE_CHECKPOINT", "CVAE_CLASSIFIER", "CVAE_DEVICE"):
+    """cvae-serve reads CVAE_CHECKPOINT, CVAE_CLASSIFIER, CVAE_DEVICE and CVAE_WORKERS from the environment:
+    each test of it starts without them, and whatever it sets is undone."""
+    for variable in ("CVAE_CHECKPOINT", "CVAE_CLASSIFIER", "CVAE_DEVICE", "CVAE_WORKERS"):
         monkeypatch.setenv(variable, "")
         monkeypatch.delenv(variable)

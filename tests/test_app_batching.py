@@ -46,16 +46,26 @@ def _answer(client: httpx.Client, request: tuple[str, str, dict[str, Any]]) -> A
     return response.content if path.endswith(".png") else response.json()
 
 
+@pytest.fixture(scope="module", params=["fp32", "bf16"])
+def precision(request: pytest.FixtureRequest) -> str:
+    """CVAE_PRECISION: the promise holds within each precision."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def alone() -> list[Any]:
+def alone(precision: str) -> list[Any]:
     """Every answer with batching off, one request at a time: the reference."""
-    with serving(shipped_settings(batching=False)) as url, httpx.Client(base_url=url, timeout=60) as client:
+    settings = shipped_settings(batching=False, precision=precision)
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
         return [_answer(client, request) for request in _requests()]
 
 
-def test_concurrent_batched_answers_are_byte_identical_to_lone_ones(alone: list[Any]) -> None:
+def test_concurrent_batched_answers_are_byte_identical_to_lone_ones(alone: list[Any], precision: str) -> None:
     requests = _requests()
-    with serving(shipped_settings()) as url, httpx.Client(base_url=url, timeout=60) as client:
+    with (
+        serving(shipped_settings(precision=precision)) as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
         with ThreadPoolExecutor(CONCURRENCY) as pool:
             for _ in range(3):  # three rounds, so that the batches fall differently each time
                 batched = list(pool.map(lambda request: _answer(client, request), requests))

@@ -20,6 +20,8 @@ from pydantic import ValidationError
 from robustness import Recorder
 
 from app import cli
+from app import settings as settings_module
+from app.batched import model_threads
 from app.main import create_app
 from app.middleware import BodyLimitMiddleware
 from app.service import ModelService
@@ -197,7 +199,7 @@ def test_cli_serves_the_models_it_loaded_without_touching_the_environment(
     monkeypatch.setattr(ModelService, "load", counting_load)
     monkeypatch.setattr(cli.uvicorn, "run", lambda app, **options: served.update(app=app, **options))
     args = ["--checkpoint", str(cvae), "--classifier", str(classifier), "--device", "cpu", "--port", "8123"]
-    assert cli.main(args) == 0
+    assert cli.main([*args, "--workers", "1"]) == 0
     assert len(loads) == 1 and served["app"].state.preloaded == loads
     assert served["app"].state.settings.checkpoint == cvae and served["port"] == 8123
     assert "CVAE_CHECKPOINT" not in os.environ and "CVAE_DEVICE" not in os.environ
@@ -206,25 +208,31 @@ def test_cli_serves_the_models_it_loaded_without_touching_the_environment(
     assert len(loads) == 1
 
 
+@pytest.fixture
+def supervised(monkeypatch: pytest.MonkeyPatch) -> dict:
+    """What cvae-serve hands uvicorn's supervisor of workers (its config and sockets), which never starts."""
+    handed: dict = {}
+
+    class Supervisor:
+        def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+            handed.update(config=config, sockets=sockets)
+
+        def run(self) -> None:
+            for sock in handed["sockets"]:
+                sock.close()
+
+    monkeypatch.setattr(cli, "Multiprocess", Supervisor)
+    return handed
+
+
 @pytest.mark.usefixtures("cli_environment")
 def test_cli_hands_its_workers_the_settings_not_the_environment(
-    tiny_checkpoints, monkeypatch: pytest.MonkeyPatch
+    tiny_checkpoints, supervised: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """--workers 2: the Settings object goes to uvicorn's supervisor, which pickles it for each worker it
     spawns; nothing is written to os.environ, and a worker's app loads its own models."""
     cvae, classifier = tiny_checkpoints
-    supervised: dict = {}
-
-    class Supervisor:
-        def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
-            supervised.update(config=config, sockets=sockets)
-
-        def run(self) -> None:
-            for sock in supervised["sockets"]:
-                sock.close()
-
     monkeypatch.setenv("CVAE_EXTRA_MODELS", "[]")
-    monkeypatch.setattr(cli, "Multiprocess", Supervisor)
     args = ["--checkpoint", str(cvae), "--classifier", str(classifier), "--device", "cpu", "--port", "0"]
     assert cli.main([*args, "--workers", "2"]) == 0
     assert "CVAE_CHECKPOINT" not in os.environ and "CVAE_DEVICE" not in os.environ
@@ -235,6 +243,28 @@ def test_cli_hands_its_workers_the_settings_not_the_environment(
     assert app.state.preloaded is None  # the worker's lifespan loads its own models
     with TestClient(app) as client:
         assert client.post("/v1/sample", json={"digit": 1}).status_code == 200
+
+
+@pytest.mark.usefixtures("cli_environment")
+def test_cli_serves_one_worker_per_usable_cpu_by_default(
+    tiny_checkpoints, supervised: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No --workers and no CVAE_WORKERS: one worker per CPU the process may use (app/cpus.py, here 3 of a
+    host's more), each worker with its share of them as model threads."""
+    cvae, classifier = tiny_checkpoints
+    monkeypatch.setenv("CVAE_EXTRA_MODELS", "[]")
+    monkeypatch.setattr(cli, "usable_cpus", lambda: 3)
+    monkeypatch.setattr(settings_module, "usable_cpus", lambda: 6)
+    args = ["--checkpoint", str(cvae), "--classifier", str(classifier), "--device", "cpu", "--port", "0"]
+    assert cli.main(args) == 0
+    config = pickle.loads(pickle.dumps(supervised["config"]))
+    assert config.workers == 3
+    app = config.app()
+    assert app.state.settings.workers == 3 and model_threads(app.state.settings) == 2
+    monkeypatch.setenv("CVAE_WORKERS", "1")
+    served: dict = {}
+    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **options: served.update(app=app))
+    assert cli.main(args) == 0 and served["app"].state.settings.workers == 1
 
 
 def test_cors_is_off_by_default(client: TestClient) -> None:

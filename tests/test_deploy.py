@@ -161,11 +161,14 @@ def test_env_sets_real_settings_to_valid_values(container: Manifest, monkeypatch
     assert api_key["valueFrom"]["secretKeyRef"]["optional"] is True
 
 
-def test_model_threads_match_the_cpu_limit(container: Manifest) -> None:
-    """Left at 0 the service counts the node's cores, not the container's share of them."""
-    threads = int(literal_env(container)["CVAE_MODEL_THREADS"])
-    assert threads >= 1
-    assert threads == cores(container["resources"]["limits"]["cpu"])
+def test_workers_and_threads_follow_the_cpu_limit(container: Manifest) -> None:
+    """Left at 0, workers and model threads come from the container's CPU quota (app/cpus.py); pinned, they
+    must not ask for more than the limit."""
+    env = literal_env(container)
+    limit = cores(container["resources"]["limits"]["cpu"])
+    workers = int(env.get("CVAE_WORKERS", 0)) or limit
+    threads = int(env.get("CVAE_MODEL_THREADS", 0)) or max(1, limit // workers)
+    assert workers * threads <= limit
 
 
 def test_grace_period_outlasts_a_request_in_flight(pod: Manifest, container: Manifest) -> None:

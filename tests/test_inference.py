@@ -45,15 +45,20 @@ def inputs() -> tuple[Tensor, Tensor]:
 
 @pytest.mark.parametrize("name", ["decoder", "encoder", "classifier"])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_a_row_gets_the_same_bits_in_any_batch(networks, inputs, name: str, threads: int) -> None:
-    """The promise behind byte-identical PNGs under batching: every batch size, every offset in a block."""
+@pytest.mark.parametrize("dtype", [None, torch.bfloat16], ids=["fp32", "bf16"])
+def test_a_row_gets_the_same_bits_in_any_batch(
+    networks, inputs, name: str, threads: int, dtype: torch.dtype | None
+) -> None:
+    """The promise behind byte-identical PNGs under batching: every batch size, every offset in a block, in
+    float32 and under bfloat16 autocast (CVAE_PRECISION=bf16)."""
     network, call = networks[name]
     served = inference_form(network)
     x, y = inputs
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
+    autocast = torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None)
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast:
             alone = torch.cat([call(served, x[i : i + 1], y[i : i + 1]) for i in range(ROWS)])
             for size in BATCH_SIZES:
                 batched = torch.cat(

@@ -77,6 +77,10 @@ def test_a_killed_worker_is_replaced_and_the_service_keeps_answering(
             assert time.monotonic() < deadline + 60, "the killed worker was not replaced"
             time.sleep(0.2)
         assert server.process.poll() is None
+        with urllib.request.urlopen(f"{server.url}/metrics", timeout=30) as response:
+            metrics = response.read().decode()
+    # Whichever worker a scrape reaches, it reports every worker's requests, the killed one's included.
+    assert 'cvae_http_requests_total{method="POST",route="/v1/sample",status="200"} 20.0' in metrics
     robustness.record(
         sent="SIGKILL to one of the two workers of `cvae-serve --workers 2`, then 20 /v1/sample requests",
         count=len(statuses),

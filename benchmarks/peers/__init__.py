@@ -1,0 +1,1 @@
+"""LitServe and BentoML serving the project's networks beside cvae-serve (`make bench-peers`, run.py)."""
