@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import astuple, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -121,13 +121,13 @@ class BatchedModels:
         """n images of `label` from the seed's latents; with min_confidence, the first n of its stream that
         the classifier reads as `label` with at least that probability (model/legible.py), each chunk judged
         in a batch with concurrent requests, at most max_draws of them. Raises TooFewLegibleError."""
-        label, seed, n, temperature, min_confidence = astuple(ask)
-        if min_confidence is None:
+        label, seed, n, temperature = ask.label, ask.seed, ask.n, ask.temperature
+        if ask.min_confidence is None:
             z = self.seeded_latents(seed, n, temperature)
             return Samples(await self.decode(class_labels(label, n), z, encode), z, n, n)
         min_chunk, max_chunk = self._chunk_rows
         stream = LatentStream(self.service.cvae, seed, n, temperature)
-        search = LegibleSearch(stream, n, min_confidence, self.max_draws, min_chunk, max_chunk)
+        search = LegibleSearch(stream, n, ask.min_confidence, self.max_draws, min_chunk, max_chunk)
         tiles: list[np.ndarray] = []
         while (z := search.next_chunk()) is not None:
             judged = await self.judged(class_labels(label, len(z)), z)

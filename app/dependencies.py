@@ -1,4 +1,5 @@
-"""What routes receive by injection: the shared model service, settings, metrics, the API key check."""
+"""What routes read from the app: the served models, settings and metrics; and the API key check, the one
+dependency (it puts the bearer scheme in the schema)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import SecretStr
 
 from app.batched import ServedModels
@@ -18,18 +20,20 @@ from app.settings import Settings
 _bearer = HTTPBearer(auto_error=False, description="the value of CVAE_API_KEY, when the service sets one")
 
 
-# Every dependency is a coroutine: a plain function would cost each request a hop to a worker thread.
+# Plain functions of the request, not dependencies: FastAPI solves a dependency on every request (its
+# signature, its cache key, its sub-dependencies), which cost /v1/sample n=1 a fifth of its event-loop time
+# (benchmarks/serving.py).
 
 
-async def get_settings(request: Request) -> Settings:
+def settings_of(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def get_metrics(request: Request) -> Metrics:
+def metrics_of(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-async def get_models(request: Request) -> ServedModels:
+def models_of(request: Request) -> ServedModels:
     """The loaded models; 503 until start-up has loaded and warmed them up, and again once shutting down."""
     models = request.app.state.models
     if models is None:
@@ -45,21 +49,25 @@ def api_key_check(key: SecretStr) -> Callable[..., Awaitable[None]]:
     Both sides are hashed first so that compare_digest sees equal lengths and leaks neither the key's
     content nor its length through timing.
     """
-    expected = _digest(key.get_secret_value())
 
     async def require_api_key(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> None:
-        if credentials is None or not hmac.compare_digest(_digest(credentials.credentials), expected):
+        if credentials is None or not key_matches(credentials.credentials, key):
             raise HTTPException(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
 
     return require_api_key
 
 
+def key_matches(token: str, key: SecretStr) -> bool:
+    return hmac.compare_digest(_digest(token), _digest(key.get_secret_value()))
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, read as HTTPBearer reads it; None without."""
+    scheme, token = get_authorization_scheme_param(authorization)
+    return token if authorization and scheme.lower() == "bearer" and token else None
+
+
 def _digest(text: str) -> bytes:
     return hashlib.sha256(text.encode()).digest()
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-ModelsDep = Annotated[ServedModels, Depends(get_models)]

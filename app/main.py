@@ -10,11 +10,13 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 
 from app.batched import ServedModels
 from app.dependencies import api_key_check
 from app.errors import install_error_handlers
+from app.fast_sample import FastSample, sample_route
 from app.metrics import Metrics
 from app.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from app.openapi import install_schema
@@ -24,6 +26,7 @@ from app.service import ModelService
 from app.settings import Settings
 
 logger = logging.getLogger("cvae.app")
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 DESCRIPTION = """A conditional VAE for handwritten digits: sample a digit, or upload one to see how the model
 reads it. Images are 28x28 8-bit grayscale PNGs (base64 in JSON), white digit on black, as in MNIST."""
@@ -67,8 +70,15 @@ def create_app(settings: Settings, preloaded: list[ModelService] | None = None) 
     # FastAPIOffline: /docs with Swagger UI's files served by this app, not a CDN, so the API's documentation
     # renders on a machine without internet, as the page does. No /redoc: ReDoc's page fetches its maker's
     # logo from their CDN all the same.
+    # No OpenTelemetry: the service's metrics are Prometheus' (/metrics), and FastAPI's native telemetry
+    # asks its providers on every request whether any is configured (25 us a request, benchmarks/serving.py).
     app = FastAPIOffline(
-        title="cvae-digits", version="1", description=DESCRIPTION, lifespan=lifespan, redoc_url=None
+        title="cvae-digits",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redoc_url=None,
+        telemetry=NO_TELEMETRY,
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
@@ -86,6 +96,7 @@ def create_app(settings: Settings, preloaded: list[ModelService] | None = None) 
         }
     for router in (model_info.router, generation.router, dataset.router, uploads.router):
         app.include_router(router, **guard)
+    app.add_middleware(FastSample, state=app.state, route=sample_route(generation.router.routes))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

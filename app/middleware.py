@@ -110,7 +110,7 @@ class BodyLimitMiddleware:
         if len(body.data) > limit:
             await self._refuse(receive, send, limit, more=body.more)
             return
-        await self.app(scope, _replay(body.data, receive), send)
+        await self.app(scope, replay_body(body.data, receive), send)
 
     async def _read(self, receive: Receive, limit: int) -> _Body | None:
         """The body up to the first chunk past the limit; None if the client disconnects first."""
@@ -154,7 +154,7 @@ async def _send_error(send: Send, status: int, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
     """A receive that gives the buffered body once, then waits on the client (for its disconnect)."""
     sent = False
 

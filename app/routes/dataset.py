@@ -18,12 +18,12 @@ from urllib.parse import urlencode
 
 import numpy as np
 from anyio import from_thread, to_thread
-from fastapi import Query, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import StreamingResponse
 from torch import Tensor
 
 from app.batched import BatchedModels
-from app.dependencies import MetricsDep, ModelsDep, SettingsDep
+from app.dependencies import metrics_of, models_of, settings_of
 from app.openapi import LIMIT_KEY
 from app.routes import v1_router
 from app.routes.generation import seed_or_random
@@ -116,9 +116,7 @@ def _records(model: BatchedModels, settings: Settings, arguments: dict[str, Any]
     summary="A labelled synthetic dataset as one download",
 )
 async def dataset(
-    models: ModelsDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
+    request: Request,
     per_class: Annotated[
         int,
         Query(
@@ -141,10 +139,10 @@ async def dataset(
         ),
     ] = None,
 ) -> Response:
-    chosen = models.get(model)
+    chosen, settings = models_of(request).get(model), settings_of(request)
     check_at_most(per_class, settings.max_dataset_per_class, ("query", "per_class"))
     spec = DatasetSpec(per_class, seed_or_random(seed), temperature, min_confidence)
-    count = metrics.images_generated.labels(chosen.name, "dataset").inc
+    count = metrics_of(request).images_generated.labels(chosen.name, "dataset").inc
     synthesis = Synthesis(
         chosen.service.cvae,
         spec,

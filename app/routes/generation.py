@@ -15,12 +15,13 @@ from typing import Annotated, Any
 
 import numpy as np
 import torch
-from fastapi import Query, Response
+from fastapi import Query, Request, Response
 from torch import Tensor
 
 from app.batched import BatchedModels, Encoded, SampleAsk, Samples, ServedModels
-from app.dependencies import MetricsDep, ModelsDep, SettingsDep
+from app.dependencies import metrics_of, models_of, settings_of
 from app.encoding import grid_png, png_base64_tiles
+from app.metrics import Metrics
 from app.openapi import LIMIT_KEY
 from app.routes import v1_router
 from app.schemas import (
@@ -48,6 +49,7 @@ from app.schemas import (
     label_or_digit,
     request_error,
 )
+from app.settings import Settings
 from model.cvae import class_labels
 from model.interpolation import slerp
 from model.legible import TooFewLegibleError
@@ -114,15 +116,11 @@ async def _samples(
         raise request_error((where, "min_confidence"), message, ask.min_confidence) from None
 
 
-@router.post(
-    "/sample",
-    response_model=SampleResponse,
-    responses=SAMPLE_ERRORS,
-    summary="New images of a class from the prior",
-)
-async def sample(
-    body: SampleRequest, models: ModelsDep, settings: SettingsDep, metrics: MetricsDep
+async def sample_answer(
+    body: SampleRequest, models: ServedModels, settings: Settings, metrics: Metrics
 ) -> SampleResponse:
+    """/v1/sample's answer to a validated body: what the route returns, and what app/fast_sample.py sends
+    when it answers the request itself."""
     model, label = _chosen(models, body)
     check_at_most(body.n, settings.max_n, ("body", "n"))
     seed = seed_or_random(body.seed)
@@ -140,6 +138,16 @@ async def sample(
     )
 
 
+@router.post(
+    "/sample",
+    response_model=SampleResponse,
+    responses=SAMPLE_ERRORS,
+    summary="New images of a class from the prior",
+)
+async def sample(body: SampleRequest, request: Request) -> SampleResponse:
+    return await sample_answer(body, models_of(request), settings_of(request), metrics_of(request))
+
+
 @router.get(
     "/sample.png",
     response_class=Response,
@@ -153,9 +161,7 @@ async def sample(
     summary="New images of a class as one PNG grid",
 )
 async def sample_png(
-    models: ModelsDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
+    request: Request,
     label: Annotated[
         int | None,
         Query(ge=0, description="the class (default 0)", json_schema_extra={LIMIT_KEY: "max_label"}),
@@ -174,33 +180,29 @@ async def sample_png(
         float | None, Query(**CONFIDENCE_BOUNDS, description=MIN_CONFIDENCE_DESCRIPTION)
     ] = None,
 ) -> Response:
-    chosen, asked = _model_and_label(models, model, label, digit, "query")
-    check_at_most(n, settings.max_n, ("query", "n"))
+    chosen, asked = _model_and_label(models_of(request), model, label, digit, "query")
+    check_at_most(n, settings_of(request).max_n, ("query", "n"))
     seed = seed_or_random(seed)
     encode = partial(grid_png, nrow=min(nrow or math.ceil(math.sqrt(n)), n))
     samples = await _samples(chosen, SampleAsk(asked, seed, n, temperature, min_confidence), encode, "query")
-    metrics.images_generated.labels(chosen.name, "sample.png").inc(samples.decoded)
+    metrics_of(request).images_generated.labels(chosen.name, "sample.png").inc(samples.decoded)
     headers = {"X-Seed": str(seed), "X-Draws": str(samples.draws)}
     return Response(samples.encoded, media_type="image/png", headers=headers)
 
 
 @router.post("/decode", response_model=ImagesResponse, summary="Images of a class from given latents")
-async def decode(
-    body: DecodeRequest, models: ModelsDep, settings: SettingsDep, metrics: MetricsDep
-) -> ImagesResponse:
-    model, label = _chosen(models, body)
-    check_at_most(len(body.z), settings.max_n, ("body", "z"))
+async def decode(body: DecodeRequest, request: Request) -> ImagesResponse:
+    model, label = _chosen(models_of(request), body)
+    check_at_most(len(body.z), settings_of(request).max_n, ("body", "z"))
     check_latents(body.z, model.latent_dim, ("body", "z"))
     images = await _base64_images(model, label, torch.tensor(body.z))
-    metrics.images_generated.labels(model.name, "decode").inc(len(body.z))
+    metrics_of(request).images_generated.labels(model.name, "decode").inc(len(body.z))
     return ImagesResponse(images=images)
 
 
 @router.post("/interpolate", response_model=InterpolateResponse, summary="A walk in latent space")
-async def interpolate(
-    body: InterpolateRequest, models: ModelsDep, metrics: MetricsDep
-) -> InterpolateResponse:
-    model, label = _chosen(models, body)
+async def interpolate(body: InterpolateRequest, request: Request) -> InterpolateResponse:
+    model, label = _chosen(models_of(request), body)
     if body.z is not None:
         check_latents(list(body.z), model.latent_dim, ("body", "z"))
         start, end = torch.tensor(body.z)
@@ -208,5 +210,5 @@ async def interpolate(
         start, end = (model.seeded_latents(seed, 1, body.temperature)[0] for seed in body.seeds or ())
     z = slerp(start.float(), end.float(), torch.linspace(0.0, 1.0, body.steps))
     images = await _base64_images(model, label, z)
-    metrics.images_generated.labels(model.name, "interpolate").inc(body.steps)
+    metrics_of(request).images_generated.labels(model.name, "interpolate").inc(body.steps)
     return InterpolateResponse(**_answer(model, label), steps=body.steps, images=images, latents=z.tolist())

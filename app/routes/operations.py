@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.dependencies import MetricsDep
+from app.dependencies import metrics_of
 from app.schemas import ErrorResponse, Status
 
 router = APIRouter(tags=["operations"])
@@ -35,5 +35,5 @@ async def readyz(request: Request) -> Status | JSONResponse:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
     summary="Prometheus metrics",
 )
-async def metrics(metrics: MetricsDep) -> Response:
-    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request) -> Response:
+    return Response(metrics_of(request).exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import torch
-from fastapi import Depends, File, Form, UploadFile
+from fastapi import Depends, File, Form, Request, UploadFile
 
 from app.batched import BatchedModels, ServedModels
-from app.dependencies import MetricsDep, ModelsDep
+from app.dependencies import metrics_of, models_of
 from app.encoding import png_base64_tiles
 from app.openapi import LIMIT_KEY
 from app.routes import v1_router
@@ -101,17 +101,15 @@ def _decision(model: BatchedModels, analysis: UploadAnalysis) -> dict[str, objec
 
 
 @router.post("/encode", response_model=EncodeResponse, summary="q(z|x, label) of an upload")
-async def encode(file: Upload, models: ModelsDep, form: FormDep) -> EncodeResponse:
-    model, analysis = await _analyse(models, form, file)
+async def encode(file: Upload, request: Request, form: FormDep) -> EncodeResponse:
+    model, analysis = await _analyse(models_of(request), form, file)
     return EncodeResponse(**_decision(model, analysis), mu=analysis.mu, logvar=analysis.logvar)
 
 
 @router.post("/reconstruct", response_model=ReconstructResponse, summary="An upload, reconstructed")
-async def reconstruct(
-    file: Upload, models: ModelsDep, metrics: MetricsDep, form: FormDep
-) -> ReconstructResponse:
-    model, analysis = await _analyse(models, form, file)
-    metrics.images_generated.labels(model.name, "reconstruct").inc()
+async def reconstruct(file: Upload, request: Request, form: FormDep) -> ReconstructResponse:
+    model, analysis = await _analyse(models_of(request), form, file)
+    metrics_of(request).images_generated.labels(model.name, "reconstruct").inc()
     return ReconstructResponse(
         **_decision(model, analysis),
         mu=analysis.mu,
@@ -123,9 +121,9 @@ async def reconstruct(
 
 
 @router.post("/transfer", response_model=TransferResponse, summary="An upload's style written as every class")
-async def transfer(file: Upload, models: ModelsDep, metrics: MetricsDep, form: FormDep) -> TransferResponse:
-    model, analysis = await _analyse(models, form, file)
+async def transfer(file: Upload, request: Request, form: FormDep) -> TransferResponse:
+    model, analysis = await _analyse(models_of(request), form, file)
     style = torch.tensor([analysis.mu]).expand(model.num_classes, -1)
     images = await model.decode(torch.arange(model.num_classes), style, png_base64_tiles)
-    metrics.images_generated.labels(model.name, "transfer").inc(len(images))
+    metrics_of(request).images_generated.labels(model.name, "transfer").inc(len(images))
     return TransferResponse(**_decision(model, analysis), input=analysis.input_png, images=images)

@@ -1,0 +1,79 @@
+"""POST /v1/sample answered without FastAPI's per-request machinery, when the request is one it would accept.
+
+/v1/sample n=1 is the service's busiest request, and on two cores its cost is the event loop's: FastAPI's
+route matching, dependency solving, request handler and own middleware took over half of the loop's time
+for it, more than the route's own work (benchmarks/serving.py, docs/performance.md). This middleware sits
+inside the access log, the body limit and CORS, so those apply as before; it answers a JSON body that the
+route would accept through the route's own code (routes/generation.sample_answer) and the same serialiser,
+so the bytes are the route's. Anything else (another path, a body the schema refuses, a wrong API key, a
+model not loaded, an unknown model, a limit passed: every error) goes on to FastAPI untouched, which
+answers it as it always has. tests/test_fast_sample.py holds the two paths to the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from fastapi.routing import APIRoute
+from starlette.datastructures import State
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.dependencies import bearer_token, key_matches
+from app.middleware import replay_body
+from app.routes.generation import sample, sample_answer
+from app.schemas import SampleRequest
+from app.settings import Settings
+
+PATH = "/v1/sample"
+JSON = b"application/json"
+
+
+@dataclass(eq=False)
+class FastSample:
+    """The fast path of POST /v1/sample (module docstring); `state` is the app's, read per request."""
+
+    app: ASGIApp
+    state: State
+    route: APIRoute
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        # The whole body in one message: the body limit outside has read all of it, and replays it so.
+        request_body = (await receive()).get("body", b"")
+        body = await self._answer(scope, request_body)
+        if body is None:
+            await self.app(scope, replay_body(request_body, receive), send)
+            return
+        scope["route"] = self.route  # the access log's metrics label, as FastAPI's router sets it
+        headers = [(b"content-length", str(len(body)).encode()), (b"content-type", JSON)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _answer(self, scope: Scope, request_body: bytes) -> bytes | None:
+        """The route's answer to a request it would accept; None for any other."""
+        settings: Settings = self.state.settings
+        models = self.state.models
+        headers = dict(scope["headers"])
+        if models is None or headers.get(b"content-type") != JSON:
+            return None
+        if settings.api_key is not None:
+            token = bearer_token(headers.get(b"authorization", b"").decode("latin-1") or None)
+            if token is None or not key_matches(token, settings.api_key):
+                return None
+        # As FastAPI reads a JSON body: json.loads, then the model's validation of what it gave. Whatever
+        # fails (the JSON, the schema, the model's name or classes, a limit, the batcher shutting down) is
+        # FastAPI's to answer, in its own words: nothing has been sent yet, and nothing counted.
+        try:
+            request = SampleRequest.model_validate(json.loads(request_body))
+            answer = await sample_answer(request, models, settings, self.state.metrics)
+        except Exception:
+            return None
+        return answer.model_dump_json(by_alias=True).encode()
+
+
+def sample_route(routes: list[APIRoute]) -> APIRoute:
+    """The route of POST /v1/sample among a router's routes."""
+    return next(route for route in routes if route.endpoint is sample)
