@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -134,7 +135,8 @@ class ModelService:
         logger.info("loaded %s and %s on %s", cvae.path, classifier.path, device)
         return cls(cvae, classifier, device, block_rows, ood_flag_rate, precision)
 
-    @property
+    # Cached: every request reads them, and they never change once loaded.
+    @cached_property
     def name(self) -> str:
         return model_name(self.cvae_checkpoint.config, self.cvae_checkpoint.path)
 
@@ -142,7 +144,7 @@ class ModelService:
     def latent_dim(self) -> int:
         return self.cvae.cfg.latent_dim
 
-    @property
+    @cached_property
     def class_names(self) -> list[str]:
         return class_names(self.cvae_checkpoint.config)
 

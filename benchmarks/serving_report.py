@@ -69,7 +69,7 @@ def _n1_bound(results: dict[str, Any]) -> str:
         f"\nThe n=1 ratio is bounded before the model costs anything: the same service with a decoder that "
         f"costs nothing serves {_number(free['sample_n1']['requests_per_s'])} /v1/sample n=1 req/s against "
         f"{_number(free['healthz']['requests_per_s'])} for /healthz, a ratio of "
-        f"{_number(free['ratio_n1_over_healthz'], 3)}: parsing and validating the body, the dependencies, "
+        f"{_number(free['ratio_n1_over_healthz'], 3)}: parsing and validating the body, "
         "the seeded draw, the PNG and the JSON answer cost a request more than /healthz's whole path. The "
         "decoder then adds about 0.3 ms of CPU an image (one core, float32), which the two cores share with "
         "the event loop and the load generator.\n"
@@ -106,7 +106,7 @@ def _starts(results: dict[str, Any]) -> str:
     rows = [["hello world (uvicorn)", "cpu", 1, cpu["hello_world"]["cold_start_s"], "", ""]]
     servers = [("cvae-serve", cpu["server"])]
     if cpu["workers"]:
-        servers.append(("cvae-serve --workers 2", cpu["workers"]["server"]))
+        servers.append(("cvae-serve --workers 1", cpu["workers"]["server"]))
     if cuda:
         servers.append(("cvae-serve --device cuda", cuda["server"]))
     for name, server in servers:
@@ -260,13 +260,19 @@ def _workers(workers: dict[str, Any] | None) -> str:
     rows = [
         [
             f"`{name}`",
+            _number(workers[name]["default_requests_per_s"]),
             _number(workers[name]["workers_1_requests_per_s"]),
-            _number(workers[name]["workers_2_requests_per_s"]),
-            _number(workers[name]["ratio_2_over_1"], 3),
+            _number(workers[name]["ratio_default_over_1"], 3),
         ]
-        for name in ("sample_n1", "sample_n64")
+        for name in ("healthz", "sample_n1", "sample_n64")
     ]
-    return _table([f"route, c{workers['connections']}", "1 worker, req/s", "2 workers, req/s", "ratio"], rows)
+    header = [
+        f"route, c{workers['connections']}",
+        f"default ({workers['default_workers']} workers), req/s",
+        "1 worker, req/s",
+        "ratio",
+    ]
+    return _table(header, rows)
 
 
 def render_markdown(results: dict[str, Any], plot_link: str) -> str:
@@ -304,7 +310,7 @@ def render_markdown(results: dict[str, Any], plot_link: str) -> str:
         _batching(cpu["batching"]),
         "## Memory under mixed load\n",
         _memory(cpu["memory"]),
-        "## Two workers\n",
+        "## Workers: the default against one\n",
         _workers(cpu["workers"]),
         "## CUDA\n",
     ]

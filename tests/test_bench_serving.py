@@ -123,6 +123,7 @@ def test_smoke_references_ratios_and_targets(smoke: tuple[dict[str, Any], Path])
         assert reference["images_per_s"] > 0 and reference["other_cpu_percent"] >= 0
     assert set(cpu["ratios"]) == {
         "n1_over_healthz",
+        "n1_over_limit",
         "n64_over_in_process",
         "healthz_over_hello_world",
         "sample_n1_p99_over_p50",
@@ -131,6 +132,8 @@ def test_smoke_references_ratios_and_targets(smoke: tuple[dict[str, Any], Path])
     assert all(value > 0 for value in cpu["ratios"].values())
     assert set(results["targets"]) == {
         "ratio_n1",
+        "ratio_limit",
+        "workers",
         "ratio_n64",
         "ratio_healthz",
         "tail_n1",
