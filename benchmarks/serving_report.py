@@ -287,6 +287,8 @@ def render_markdown(results: dict[str, Any], plot_link: str) -> str:
         "this page, the JSON and the plot. `python -m benchmarks.serving --smoke --out-dir DIR` runs the "
         f"same code in seconds. Each wrk run lasts {profile['duration_s']} s with `--latency`; the figures "
         "are noisy on a shared machine.\n",
+        "The peers, LitServe and BentoML serving the same networks for the same requests: "
+        "[peers.md](peers.md) (`make bench-peers`).\n",
         "## Machine and settings\n",
         _machine(results),
         "## Targets\n",
