@@ -5,9 +5,10 @@ route matching, dependency solving, request handler and own middleware took over
 for it, more than the route's own work (benchmarks/serving.py, docs/performance.md). This middleware sits
 inside the access log, the body limit and CORS, so those apply as before; it answers a JSON body that the
 route would accept through the route's own code (routes/generation.sample_answer) and the same serialiser,
-so the bytes are the route's. Anything else (another path, a body the schema refuses, a wrong API key, a
-model not loaded, an unknown model, a limit passed: every error) goes on to FastAPI untouched, which
-answers it as it always has. tests/test_fast_sample.py holds the two paths to the same bytes.
+so the bytes are the route's; the route's own refusals (a limit, a class the model lacks, min_confidence
+unmet) go to the app's handler, as FastAPI sends them. Anything else (another path, a body the schema
+refuses, a wrong API key, a model not loaded, an unknown model) goes on to FastAPI untouched, which answers
+it as it always has. tests/test_fast_sample.py holds the two paths to the same bytes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -42,36 +45,45 @@ class FastSample:
             await self.app(scope, receive, send)
             return
         # The whole body in one message: the body limit outside has read all of it, and replays it so.
-        request_body = (await receive()).get("body", b"")
-        body = await self._answer(scope, request_body)
-        if body is None:
-            await self.app(scope, replay_body(request_body, receive), send)
+        body = (await receive()).get("body", b"")
+        response = await self._response(scope, body)
+        if response is None:
+            await self.app(scope, replay_body(body, receive), send)
             return
         scope["route"] = self.route  # the access log's metrics label, as FastAPI's router sets it
-        headers = [(b"content-length", str(len(body)).encode()), (b"content-type", JSON)]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await response(scope, receive, send)
 
-    async def _answer(self, scope: Scope, request_body: bytes) -> bytes | None:
-        """The route's answer to a request it would accept; None for any other."""
+    async def _response(self, scope: Scope, body: bytes) -> Response | None:
+        """What the route answers a request it would take; None for any other, which FastAPI then answers."""
         settings: Settings = self.state.settings
         models = self.state.models
-        headers = dict(scope["headers"])
-        if models is None or headers.get(b"content-type") != JSON:
+        if models is None or _header(scope, b"content-type") != JSON:
             return None
         if settings.api_key is not None:
-            token = bearer_token(headers.get(b"authorization", b"").decode("latin-1") or None)
+            token = bearer_token(_header(scope, b"authorization").decode("latin-1") or None)
             if token is None or not key_matches(token, settings.api_key):
                 return None
-        # As FastAPI reads a JSON body: json.loads, then the model's validation of what it gave. Whatever
-        # fails (the JSON, the schema, the model's name or classes, a limit, the batcher shutting down) is
-        # FastAPI's to answer, in its own words: nothing has been sent yet, and nothing counted.
+        # As FastAPI reads a JSON body: json.loads, then the model's validation of what it gave; a body it
+        # refuses is FastAPI's to answer, in its own words (nothing has been sent yet, nothing counted).
         try:
-            request = SampleRequest.model_validate(json.loads(request_body))
-            answer = await sample_answer(request, models, settings, self.state.metrics)
-        except Exception:
+            request = SampleRequest.model_validate(json.loads(body))
+        except Exception:  # json's, pydantic's, a body nested too deep to parse
             return None
-        return answer.model_dump_json(by_alias=True).encode()
+        try:
+            answer = await sample_answer(request, models, settings, self.state.metrics)
+        except RequestValidationError as error:
+            # A limit, a class the model lacks, or min_confidence unmet after its draws: answered by the
+            # app's own handler, as FastAPI would, without drawing again.
+            handler = scope["app"].exception_handlers[RequestValidationError]
+            return await handler(Request(scope), error)
+        except Exception:  # an unknown model, shutting down, anything else: FastAPI's, as ever
+            return None
+        return Response(answer.model_dump_json(by_alias=True), media_type="application/json")
+
+
+def _header(scope: Scope, name: bytes) -> bytes:
+    """A request header's first value, as Starlette's Headers.get reads it; b"" when absent."""
+    return next((value for key, value in scope["headers"] if key == name), b"")
 
 
 def sample_route(routes: list[APIRoute]) -> APIRoute:

@@ -122,19 +122,33 @@ def test_random_bodies_get_the_same_answer(clients: tuple, body: dict[str, Any])
     _same(clients, json.dumps(body).encode())
 
 
-def test_the_fast_path_answers_valid_requests(clients: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_first_content_type_decides_as_for_fastapi(clients: tuple) -> None:
+    body = json.dumps({"digit": 3, "seed": 1}).encode()
+    headers = [("content-type", "text/plain"), ("content-type", "application/json")]
+    headers.append(("authorization", f"Bearer {KEY}"))
+    answers = [client.post("/v1/sample", content=body, headers=headers) for client in clients]
+    assert answers[0].status_code == answers[1].status_code == 422
+    assert answers[0].content == answers[1].content
+
+
+def test_the_fast_path_answers_valid_requests_and_the_routes_refusals(
+    clients: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fast, _ = clients
-    answered: list[bytes] = []
-    real = FastSample._answer
+    answered: list[tuple[int, bytes]] = []
+    real = FastSample._response
 
-    async def counting(self: FastSample, scope: dict, body: bytes) -> bytes | None:
-        answer = await real(self, scope, body)
-        if answer is not None:
-            answered.append(answer)
-        return answer
+    async def counting(self: FastSample, scope: dict, body: bytes) -> Any:
+        response = await real(self, scope, body)
+        if response is not None:
+            answered.append((response.status_code, bytes(response.body)))
+        return response
 
-    monkeypatch.setattr(fast_sample.FastSample, "_answer", counting)
+    monkeypatch.setattr(fast_sample.FastSample, "_response", counting)
     status, body = _same(clients, json.dumps({"digit": 4, "n": 2, "seed": 3}).encode())
-    assert status == 200 and answered == [body]
+    assert status == 200 and answered == [(200, body)]
+    status, body = _same(clients, json.dumps({"digit": 4, "n": 100_000}).encode())
+    assert status == 422 and answered[-1] == (422, body)
     metrics = fast.get("/metrics").text
     assert 'cvae_http_requests_total{method="POST",route="/v1/sample",status="200"}' in metrics
+    assert 'cvae_http_requests_total{method="POST",route="/v1/sample",status="422"}' in metrics
