@@ -40,6 +40,7 @@ def fuzz(
         "CVAE_LOG_LEVEL": "warning",
         "CVAE_MAX_DRAWS": "512",
         "CVAE_MAX_DATASET_PER_CLASS": "4",
+        "CVAE_WORKERS": "2",  # as tests/live_server.py: the default's path, at a size every machine holds
     }
     with (
         tempfile.TemporaryDirectory() as logs,

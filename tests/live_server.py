@@ -19,6 +19,8 @@ def cvae_serve(workdir: Path, *options: str, env: dict[str, str] | None = None) 
     CVAE_* settings."""
     port = free_port()
     command = [str(SERVE), "--host", HOST, "--port", str(port), *options]
-    settings = {"CVAE_LOG_LEVEL": "warning", "CVAE_DEVICE": "cpu", **(env or {})}
+    # Two workers whatever the machine: the supervised path the default takes on two or more CPUs, at a
+    # size every machine holds (the default would start one per CPU, 330 MB each).
+    settings = {"CVAE_LOG_LEVEL": "warning", "CVAE_DEVICE": "cpu", "CVAE_WORKERS": "2", **(env or {})}
     with serve("cvae-serve", command, port, "/readyz", workdir, settings) as server:
         yield server
