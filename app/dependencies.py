@@ -50,17 +50,24 @@ def api_key_check(key: SecretStr) -> Callable[..., Awaitable[None]]:
     content nor its length through timing.
     """
 
+    expected = key_digest(key)
+
     async def require_api_key(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> None:
-        if credentials is None or not key_matches(credentials.credentials, key):
+        if credentials is None or not key_matches(credentials.credentials, expected):
             raise HTTPException(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
 
     return require_api_key
 
 
-def key_matches(token: str, key: SecretStr) -> bool:
-    return hmac.compare_digest(_digest(token), _digest(key.get_secret_value()))
+def key_digest(key: SecretStr) -> bytes:
+    """What key_matches compares a token with: computed once, when the app is made."""
+    return _digest(key.get_secret_value())
+
+
+def key_matches(token: str, expected: bytes) -> bool:
+    return hmac.compare_digest(_digest(token), expected)
 
 
 def bearer_token(authorization: str | None) -> str | None:

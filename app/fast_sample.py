@@ -39,6 +39,7 @@ class FastSample:
     app: ASGIApp
     state: State
     route: APIRoute
+    key: bytes | None  # the API key's digest (dependencies.key_digest); None when the service has none
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
@@ -59,9 +60,9 @@ class FastSample:
         models = self.state.models
         if models is None or _header(scope, b"content-type") != JSON:
             return None
-        if settings.api_key is not None:
+        if self.key is not None:
             token = bearer_token(_header(scope, b"authorization").decode("latin-1") or None)
-            if token is None or not key_matches(token, settings.api_key):
+            if token is None or not key_matches(token, self.key):
                 return None
         # As FastAPI reads a JSON body: json.loads, then the model's validation of what it gave; a body it
         # refuses is FastAPI's to answer, in its own words (nothing has been sent yet, nothing counted).

@@ -14,7 +14,7 @@ from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 
 from app.batched import ServedModels
-from app.dependencies import api_key_check
+from app.dependencies import api_key_check, key_digest
 from app.errors import install_error_handlers
 from app.fast_sample import FastSample, sample_route
 from app.metrics import Metrics
@@ -96,7 +96,8 @@ def create_app(settings: Settings, preloaded: list[ModelService] | None = None) 
         }
     for router in (model_info.router, generation.router, dataset.router, uploads.router):
         app.include_router(router, **guard)
-    app.add_middleware(FastSample, state=app.state, route=sample_route(generation.router.routes))
+    key = None if settings.api_key is None else key_digest(settings.api_key)
+    app.add_middleware(FastSample, state=app.state, route=sample_route(generation.router.routes), key=key)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
