@@ -1,9 +1,9 @@
 """What every peer serves: /v1/sample's answer for {label, n, seed}, made by the project's own code.
 
-The peers must answer exactly what cvae-serve answers, or the comparison measures different work: the same
-checkpoint run as the service runs it (blockwise, channels-last: model/inference.py), the same seeded draws
-(LatentStream), the same uint8 conversion and PNG/base64 encoder (app/encoding.py), and the same JSON fields.
-Only the digits model is loaded: a peer needs nothing else for these requests.
+The peers must answer exactly what cvae-serve answers, or the comparison measures different work: the
+service's own ModelService (app/service.py) runs the batch, with the same seeded draws, blockwise
+channels-last decoder, uint8 conversion and PNG/base64 encoder, and the answer is the service's
+SampleResponse. Only the digits model is loaded: a peer needs nothing else for these requests.
 """
 
 from __future__ import annotations
@@ -11,21 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from pydantic import BaseModel, Field
 
 from app.encoding import png_base64_tiles
-from app.schemas import MAX_SEED
-from app.settings import Settings
+from app.schemas import MAX_SEED, SampleResponse
+from app.service import DecodeJob, ModelService
+from app.settings import ModelPaths, Settings
 from benchmarks.peers.config import worker_threads
-from model.checkpoint import class_names, load_checkpoint, model_name
-from model.cvae import CVAE, class_labels
-from model.images import to_uint8
-from model.inference import DEFAULT_BLOCK_ROWS, cvae_inference_form
-from model.legible import LatentStream
+from model.cvae import class_labels
 
-MAX_N = Settings().max_n  # cvae-serve's limit on one request
+SETTINGS = Settings()  # the shipped settings: the digits model, its block rows, cvae-serve's limit on n
 TEMPERATURE = 1.0
 
 
@@ -33,42 +29,38 @@ class SampleBody(BaseModel):
     """The request: what the benchmark sends to cvae-serve's POST /v1/sample too."""
 
     label: int = Field(ge=0, le=9)
-    n: int = Field(1, ge=1, le=MAX_N)
+    n: int = Field(1, ge=1, le=SETTINGS.max_n)
     seed: int = Field(ge=0, le=MAX_SEED)
 
 
 class Sampler:
-    """The digits CVAE of the shipped settings, answering a batch of requests in one forward pass."""
+    """The shipped digits model as the service loads it, answering a batch of requests in one forward pass."""
 
     def __init__(self) -> None:
         torch.set_num_threads(worker_threads())
-        checkpoint = load_checkpoint(Settings().checkpoint, "cvae", "cpu")
-        self.cvae: CVAE = cvae_inference_form(checkpoint.model, DEFAULT_BLOCK_ROWS)  # type: ignore[arg-type]
-        self.name = model_name(checkpoint.config, checkpoint.path)
-        self.class_names = class_names(checkpoint.config)
+        paths = ModelPaths(checkpoint=SETTINGS.checkpoint, classifier=SETTINGS.classifier)
+        self.service = ModelService.load(paths, torch.device("cpu"), SETTINGS.block_rows)
 
-    @torch.inference_mode()
     def answers(self, bodies: Sequence[SampleBody]) -> list[dict[str, Any]]:
         """Each request's /v1/sample answer; every image of the batch decoded in one pass."""
-        latents = [LatentStream(self.cvae, body.seed, body.n, TEMPERATURE).take(body.n) for body in bodies]
-        labels = torch.cat([class_labels(body.label, body.n) for body in bodies])
-        tiles = to_uint8(self.cvae.images(torch.cat(latents), labels))
-        ends = np.cumsum([body.n for body in bodies])[:-1]
-        return [
-            self._answer(body, z, part)
-            for body, z, part in zip(bodies, latents, np.split(tiles, ends), strict=True)
+        latents = [self.service.seeded_latents(body.seed, body.n, TEMPERATURE) for body in bodies]
+        jobs = [
+            DecodeJob(class_labels(body.label, body.n), z, png_base64_tiles)
+            for body, z in zip(bodies, latents, strict=True)
         ]
-
-    def _answer(self, body: SampleBody, z: torch.Tensor, tiles: np.ndarray) -> dict[str, Any]:
-        return {
-            "model": self.name,
-            "label": body.label,
-            "digit": body.label,
-            "class_name": self.class_names[body.label],
-            "n": body.n,
-            "seed": body.seed,
-            "temperature": TEMPERATURE,
-            "draws": body.n,
-            "images": png_base64_tiles(tiles),
-            "latents": z.tolist(),
-        }
+        images = self.service.decode_batch(jobs)
+        return [
+            SampleResponse(
+                model=self.service.name,
+                label=body.label,
+                digit=body.label,
+                class_name=self.service.class_names[body.label],
+                n=body.n,
+                seed=body.seed,
+                temperature=TEMPERATURE,
+                draws=body.n,
+                images=encoded,
+                latents=z.tolist(),
+            ).model_dump(mode="json")
+            for body, z, encoded in zip(bodies, latents, images, strict=True)
+        ]
