@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -23,6 +22,7 @@ import onnxruntime as ort
 import torch
 from torch import Tensor
 
+from benchmarks.machine import cpu_name
 from model.checkpoint import load_checkpoint
 from model.device import cpu_has_native_bf16
 from model.images import to_uint8
@@ -39,17 +39,6 @@ from model.onnx_export import (
 RESULTS = Path(__file__).parent / "results" / "decoder.json"
 ROWS = (8, 64)
 Decoder = Callable[[Tensor, Tensor], Tensor]
-
-
-def cpu_name() -> str:
-    """The CPU's model name as the kernel reports it (else what platform knows)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def decoders(network: ServedNetwork, session: ort.InferenceSession, rows: int) -> dict[str, Decoder]:

@@ -34,6 +34,7 @@ from unittest.mock import patch
 import numpy as np
 import torch
 
+from benchmarks.machine import cpu_name
 from model.config import CVAEConfig
 from model.cvae import CVAE
 from model.device import autocast_dtype
@@ -124,13 +125,6 @@ def run(processes: int, threads: int, args: argparse.Namespace) -> dict[str, Any
         return json.loads(result.read_text())
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
 def busy_cpu_s() -> float:
     """CPU seconds the whole machine has been busy: /proc/stat's cpu line less idle and iowait."""
     ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -172,7 +166,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         f"{args.steps} timed steps after {args.warmup} warm-up steps, median of {args.repeats} alternating "
         "runs",
         "machine": {
-            "cpu": cpu_model(),
+            "cpu": cpu_name(),
             "cores": os.cpu_count(),
             "torch": torch.__version__,
             "python": platform.python_version(),

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.machine import cpu_name
 from benchmarks.serving_report import write_report
 from benchmarks.serving_requests import mixed_requests, photo_jpeg, sample_request, throughput_routes
 from benchmarks.serving_servers import HOST, REPO, Server, ServerStartError, free_port, serve
@@ -544,10 +545,8 @@ def _git(*args: str) -> str:
 def machine_info() -> dict[str, Any]:
     import torch
 
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
     return {
-        "cpu": model or platform.processor(),
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "avx512_bf16": bool(torch.cpu._is_avx512_bf16_supported()),
         "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
