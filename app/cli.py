@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cvae-serve: invalid setting {error['loc'][0]}: {error['msg']}", file=sys.stderr)
         return 2
     # Resolved here, once: each worker shares the CPUs out by the same count (Settings.cpus_per_worker).
-    settings = settings.model_copy(update={"workers": settings.workers or usable_cpus()})
+    settings = settings.model_copy(update={"workers": settings.workers_to_start()})
     # The app logs each request itself, with its latency; uvicorn's own access log would be a second line.
     # No Server header: a client has no need to know what serves it.
     options = {

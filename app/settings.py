@@ -114,6 +114,10 @@ class Settings(BaseSettings):
         [], description="origins whose pages may call the API from a browser, e.g. https://example.org"
     )
 
+    def workers_to_start(self) -> int:
+        """cvae-serve's worker processes: the setting, else one per CPU the process may use (app/cpus.py)."""
+        return self.workers or usable_cpus()
+
     def cpus_per_worker(self) -> int:
         """The CPUs each worker process may keep busy: the usable CPUs (app/cpus.py) shared out between
         the workers (one process when workers is 0: an app not started by cvae-serve)."""

@@ -154,10 +154,10 @@ def cvae_serve(
 
 
 def default_workers() -> int:
-    """The workers cvae-serve starts without --workers or CVAE_WORKERS here (app/cpus.py)."""
-    from app.cpus import usable_cpus
+    """The workers cvae-serve starts here without --workers: CVAE_WORKERS, else one per usable CPU."""
+    from app.settings import Settings
 
-    return int(os.environ.get("CVAE_WORKERS", 0)) or usable_cpus()
+    return Settings().workers_to_start()
 
 
 def start_figures(bench: Bench, server: Server, workers: int) -> dict[str, Any]:

@@ -249,18 +249,20 @@ def test_cli_hands_its_workers_the_settings_not_the_environment(
 def test_cli_serves_one_worker_per_usable_cpu_by_default(
     tiny_checkpoints, supervised: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No --workers and no CVAE_WORKERS: one worker per CPU the process may use (app/cpus.py, here 3 of a
-    host's more), each worker with its share of them as model threads."""
+    """No --workers and no CVAE_WORKERS: one worker per CPU the process may use (app/cpus.py, here 6 of a
+    host's more), each worker with its share of them as model threads; CVAE_WORKERS=3, two threads each."""
     cvae, classifier = tiny_checkpoints
     monkeypatch.setenv("CVAE_EXTRA_MODELS", "[]")
-    monkeypatch.setattr(cli, "usable_cpus", lambda: 3)
     monkeypatch.setattr(settings_module, "usable_cpus", lambda: 6)
     args = ["--checkpoint", str(cvae), "--classifier", str(classifier), "--device", "cpu", "--port", "0"]
-    assert cli.main(args) == 0
-    config = pickle.loads(pickle.dumps(supervised["config"]))
-    assert config.workers == 3
-    app = config.app()
-    assert app.state.settings.workers == 3 and model_threads(app.state.settings) == 2
+    for workers, threads in ((None, 1), (3, 2)):
+        if workers is not None:
+            monkeypatch.setenv("CVAE_WORKERS", str(workers))
+        assert cli.main(args) == 0
+        config = pickle.loads(pickle.dumps(supervised["config"]))
+        assert config.workers == (workers or 6)
+        app = config.app()
+        assert app.state.settings.workers == (workers or 6) and model_threads(app.state.settings) == threads
     monkeypatch.setenv("CVAE_WORKERS", "1")
     served: dict = {}
     monkeypatch.setattr(cli.uvicorn, "run", lambda app, **options: served.update(app=app))
