@@ -39,7 +39,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Server:
         yield running
 
 
-async def _slow_client(port: int, kind: str) -> tuple[str, float]:
+async def _slow_client(port: int, kind: str, pause: float = 0.2) -> tuple[str, float]:
     """One slow connection, kept up until the server ends it: its status line (or "closed") and how long."""
     reader, writer = await asyncio.open_connection(HOST, port)
     start = time.monotonic()
@@ -55,7 +55,7 @@ async def _slow_client(port: int, kind: str) -> tuple[str, float]:
     async def drip() -> None:
         for i in range(len(head), len(trickle)):
             writer.write(trickle[i : i + 1])
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(pause)
 
     dripping = asyncio.create_task(drip())
     try:
@@ -116,6 +116,19 @@ def test_slow_clients_cannot_pin_the_server(server: Server, robustness: Recorder
         + ", ".join(f"{kind} within {seconds:.1f} s" for kind, seconds in slowest.items())
         + "; the server's open sockets back to where they were",
     )
+
+
+async def _busy_trickles(port: int) -> dict[str, Counter[str]]:
+    kinds = ("headers", "body")
+    results = await asyncio.gather(*(_slow_client(port, kind, pause=0.002) for kind in kinds for _ in range(30)))
+    return {kind: Counter(status for status, _ in results[i * 30 : (i + 1) * 30]) for i, kind in enumerate(kinds)}
+
+
+def test_a_client_still_sending_at_the_deadline_reads_its_408(server: Server) -> None:
+    """Bytes arriving as the server closes must not turn the 408 into a connection reset (lingering close)."""
+    port = int(server.url.rsplit(":", 1)[1])
+    statuses = asyncio.run(_busy_trickles(port))
+    assert statuses == {kind: {"HTTP/1.1 408 Request Timeout": 30} for kind in ("headers", "body")}
 
 
 def _peak_rss_mb(pid: int) -> float:
