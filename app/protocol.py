@@ -81,7 +81,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def close_connection(self) -> None:
-        """Close now if the client has nothing left to send; else send FIN and drop its bytes until it closes."""
+        """Close now if the client has nothing left to send; else FIN, and drop its bytes until it closes."""
         socket = self._socket
         if socket is None or self.lingering or socket.is_closing():
             return

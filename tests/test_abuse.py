@@ -119,9 +119,11 @@ def test_slow_clients_cannot_pin_the_server(server: Server, robustness: Recorder
 
 
 async def _busy_trickles(port: int) -> dict[str, Counter[str]]:
-    kinds = ("headers", "body")
-    results = await asyncio.gather(*(_slow_client(port, kind, pause=0.002) for kind in kinds for _ in range(30)))
-    return {kind: Counter(status for status, _ in results[i * 30 : (i + 1) * 30]) for i, kind in enumerate(kinds)}
+    async def statuses(kind: str) -> Counter[str]:
+        results = await asyncio.gather(*(_slow_client(port, kind, pause=0.002) for _ in range(30)))
+        return Counter(status for status, _ in results)
+
+    return {kind: await statuses(kind) for kind in ("headers", "body")}
 
 
 def test_a_client_still_sending_at_the_deadline_reads_its_408(server: Server) -> None:
