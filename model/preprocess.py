@@ -72,8 +72,8 @@ MIN_ELEMENT = 9
 STROKE_LEVEL = 0.5
 KEEP_MASS = 0.05
 KEEP_DISTANCE = 0.5
-# On a page lit evenly enough, one paper value finds a digit at most this much larger than the paper the
-# second closing follows.
+# On a page lit evenly enough, one paper value finds the digit the second closing's paper finds: its size
+# within this factor of that one's (larger: a shadow joined it; smaller: a speck darker than the rest).
 EVEN_EXTENT = 1.25
 # Printed lines are looked for in images of at least MIN_LINE_IMAGE pixels a side (a smaller one is the digit
 # alone). They are pixels darker than LINE_LEVEL of the darkest on runs at least LINE_FRACTION of the image
@@ -93,6 +93,7 @@ LINE_RUN = 9
 LINE_OVERHANG = 0.1
 LINE_PIECE = LINE_FRACTION / 2
 LINE_BRIDGE = 2
+LINE_INK = 1.6
 # A separate mark with this share of the digit's ink and this share of its height is a digit of its own.
 MARK_MASS = 0.3
 MARK_HEIGHT = 0.5
@@ -220,11 +221,13 @@ def ink_intensity(gray: np.ndarray, notes: list[str] | None = None) -> np.ndarra
     # The ink is the polarity that stands out more from the paper under it, at the darkest (brightest)
     # pixel, as a fraction of the light there (of the room above the paper, for bright ink, but at least
     # BRIGHT_ROOM of it: on white paper the room above is grain, not a page of white ink): a dim corner of a
-    # photo counts as much as a lit one.
+    # photo counts as much as a lit one. Thin dark lines are closed first where bright ink is measured: on
+    # squared paper or a form every window of the opening holds a line, and the paper would be "bright ink".
     low = np.unravel_index(small.argmin(), small.shape)
     high = np.unravel_index(small.argmax(), small.shape)
+    lit = 1.0 - _closing(1.0 - _closing(small, MAX_LINE_WIDTH + 1), size)
     dark_ink = (closed[low] - small[low]) / max(float(closed[low]), 1 / 255)
-    bright_ink = (small[high] - opened[high]) / max(1.0 - float(opened[high]), BRIGHT_ROOM)
+    bright_ink = (small[high] - lit[high]) / max(1.0 - float(lit[high]), BRIGHT_ROOM)
     if dark_ink <= bright_ink:
         gray, reduced, small, closed = 1.0 - gray, 1.0 - reduced, 1.0 - small, 1.0 - opened
     if float((closed - small).max()) < MIN_CONTRAST:
@@ -247,7 +250,7 @@ def ink_intensity(gray: np.ndarray, notes: list[str] | None = None) -> np.ndarra
     around = ~ndimage.maximum_filter(region, 5)
     level = float(np.median(small[around])) if around.any() else float(np.median(reduced))
     even_region = _digit_region(_darkness(small, level), lines)
-    if _extent(even_region) <= EVEN_EXTENT * _extent(region):
+    if 1 / EVEN_EXTENT <= _extent(even_region) / _extent(region) <= EVEN_EXTENT:
         paper, region = level, even_region
     if notes is not None and lines.any():
         notes.append("printed lines (ruled or squared paper, a box or a border) were removed")
@@ -278,11 +281,12 @@ def _strokes(small: np.ndarray, darkness: np.ndarray, lines: np.ndarray) -> tupl
     (`darkness`), but so do shadows, dark disks and the darker side of a page, which may hold more ink; a
     closing a tenth of the image wide takes those for paper. Its cores are the strokes unless they are only
     the thin parts of the first's wider strokes (a felt-tip's, most of which it takes for paper too)."""
-    wide = _digit_core(darkness > STROKE_LEVEL * darkness.max(), darkness, lines)
+    wide = _digit_core(darkness > STROKE_LEVEL * _strongest(darkness, lines), darkness, lines)
     thin_size = max(MIN_ELEMENT, round(min(small.shape) * THIN_FRACTION))
     thin_darkness = _darkness(small, _closing(small, thin_size))
     if thin_darkness.max() > 0:
-        thin = _digit_core(thin_darkness > STROKE_LEVEL * thin_darkness.max(), thin_darkness, lines)
+        thin_level = STROKE_LEVEL * _strongest(thin_darkness, lines)
+        thin = _digit_core(thin_darkness > thin_level, thin_darkness, lines)
         shared = np.count_nonzero(thin & wide)
         part_of_wide = shared >= 0.5 * np.count_nonzero(thin) and shared < 0.5 * np.count_nonzero(wide)
         if not part_of_wide:
@@ -296,6 +300,12 @@ def _stroke_level(darkness: np.ndarray, darkest: float) -> float:
     which the models (and is_digit) would read as a faint, unusual digit."""
     strong = darkness[darkness > STROKE_LEVEL * darkest]
     return max(float(np.quantile(strong, SOLID_QUANTILE)), STROKE_LEVEL * darkest + 1e-6)
+
+
+def _strongest(darkness: np.ndarray, lines: np.ndarray) -> float:
+    """The darkest ink off the printed lines: a form's black box must not make a blue digit look faint."""
+    off = darkness[~lines]
+    return float(off.max()) if off.size and off.max() > 0 else float(darkness.max())
 
 
 def _darkness(gray: np.ndarray, paper: np.ndarray | float) -> np.ndarray:
@@ -317,9 +327,25 @@ def _closing(a: np.ndarray, size: int) -> np.ndarray:
     overestimated there; beyond that the windows are cut off (so ink at the edge is not extended forever)."""
     margin = size // 2
     padded = np.pad(a, margin, mode="edge")
-    dilated = ndimage.maximum_filter(padded, size, mode="constant", cval=-np.inf)
-    closed = ndimage.minimum_filter(dilated, size, mode="constant", cval=np.inf)
+    closed = np.minimum(_closed(padded, [np.ones((size, size), bool)]), _closed(padded, _diamond(size)))
     return closed[margin : margin + a.shape[0], margin : margin + a.shape[1]]
+
+
+def _closed(a: np.ndarray, footprints: list[np.ndarray]) -> np.ndarray:
+    """Grey closing by the element that is the Minkowski sum of `footprints` (max filters, then min)."""
+    for footprint in footprints:
+        a = ndimage.maximum_filter(a, footprint=footprint, mode="constant", cval=-np.inf)
+    for footprint in footprints:
+        a = ndimage.minimum_filter(a, footprint=footprint, mode="constant", cval=np.inf)
+    return a
+
+
+def _diamond(size: int) -> list[np.ndarray]:
+    """A square turned by 45 degrees, as wide as `size` along the axes: the sum of its two diagonals. The
+    square's sides do not reach into a round shadow's edge on the axes, which it leaves as slivers of bright
+    paper; the diamond's corners do, and the darker of the two closings is kept."""
+    diagonal = np.eye(size // 2 | 1, dtype=bool)
+    return [diagonal, diagonal[::-1]]
 
 
 def _extent(mask: np.ndarray) -> int:
@@ -346,7 +372,7 @@ def _printed_lines(darkness: np.ndarray) -> np.ndarray:
     if min(darkness.shape) < MIN_LINE_IMAGE:  # an image this small is the digit alone, no page around it
         return np.zeros(darkness.shape, bool)
     candidates = _straight_runs(darkness > LINE_LEVEL * float(darkness.max()))
-    strokes = (darkness > STROKE_LEVEL * float(darkness.max())) & ~candidates
+    strokes = (darkness > STROKE_LEVEL * _strongest(darkness, candidates)) & ~candidates
     if not candidates.any() or not strokes.any():
         return np.zeros_like(candidates)
     labels, _ = _components(strokes)
@@ -361,7 +387,14 @@ def _printed_lines(darkness: np.ndarray) -> np.ndarray:
         apart = _apart(rows, digit_rows) or _apart(cols, digit_cols)
         long = along.stop - along.start >= LINE_PIECE * side
         printed[label] = long and (apart or _beyond(along, digit_along))
-    return printed[lines]
+    found = printed[lines]
+    if not found.any():
+        return found
+    # A pen's stroke that lies along a printed line joins its run; it is far darker than the print.
+    typical = ndimage.median(darkness, lines, np.flatnonzero(printed))
+    level = np.zeros(count + 1)
+    level[np.flatnonzero(printed)] = LINE_INK * np.asarray(typical)
+    return found & (darkness <= level[lines])
 
 
 def _beyond(line: slice, digit: slice) -> bool:
@@ -406,16 +439,18 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
 def _digit_region(darkness: np.ndarray, lines: np.ndarray, notes: list[str] | None = None) -> np.ndarray:
     """The digit's strokes and their soft edges: hysteresis between STROKE_LEVEL and NOISE_FLOOR, printed
     lines left out but where they cross the strokes."""
-    contrast = float(darkness.max())
+    contrast = _strongest(darkness, lines)
     if contrast <= 0:
         raise NoInkError("no ink found: the image is blank or has too little contrast")
     core = _digit_core(darkness > STROKE_LEVEL * contrast, darkness, lines, notes)
-    labels, count = _components(((darkness > NOISE_FLOOR * contrast) & ~lines) | core)
+    # A line's soft edges are left out with it: the digit's soft edges must not grow along them.
+    beside_lines = ndimage.binary_dilation(lines, np.ones((3, 3), bool))
+    labels, count = _components(((darkness > NOISE_FLOOR * contrast) & ~beside_lines) | core)
     touched = np.zeros(count + 1, bool)
     touched[np.unique(labels[core])] = True
     touched[0] = False
     region = touched[labels]
-    return region | (lines & ndimage.maximum_filter(region, 2 * LINE_BRIDGE + 1))
+    return region | (beside_lines & ndimage.maximum_filter(core, 2 * LINE_BRIDGE + 1))
 
 
 def _digit_core(

@@ -106,3 +106,12 @@ def test_the_detector_of_a_model_of_other_data_learns_digits_as_outliers(
     else:  # the MNIST train split, drawn as uploads, among the outliers
         assert calls == {"handwritten_digits": len(offline_split.train_images)}
     assert record["augmentation"] == augmentation and record["outliers"] > 0
+
+
+def test_the_report_draws_every_class_from_labels_that_come_sorted() -> None:
+    labels = np.repeat(np.arange(10), [5, 7, 3, 6, 6, 6, 6, 6, 6, 6])
+    images = np.arange(len(labels))[:, None, None] * np.ones((1, 28, 28), np.int64)
+    mixed, mixed_labels = ood_report.interleaved(images, labels)
+    assert list(mixed_labels[:10]) == list(range(10))  # the first ten uploads are ten different digits
+    assert sorted(mixed[:, 0, 0]) == list(range(len(labels)))  # every image once, still with its own label
+    assert (labels[mixed[:, 0, 0]] == mixed_labels).all()

@@ -68,7 +68,7 @@ HANDWRITTEN = "handwritten digits"
 def kinds(split: Split, per_kind: int, digits: Split | None) -> dict[str, Measured]:
     """Every kind measured. The model's data are digits when `digits` is None; else `digits` (the MNIST
     split) gives the handwritten digits it must flag."""
-    check, labels = split.test_images[1::2], split.test_labels[1::2]
+    check, labels = interleaved(split.test_images[1::2], split.test_labels[1::2])
     if digits is None:
         found = digit_kinds(check, labels, per_kind)
         if FASHION_DIR.is_dir():
@@ -76,7 +76,7 @@ def kinds(split: Split, per_kind: int, digits: Split | None) -> dict[str, Measur
             found["Fashion-MNIST"] = Measured(False, ood_data.from_images(fashion, _as_stored))
     else:
         found = {"test images (held out)": Measured(True, ood_data.from_images(check, _as_stored), labels)}
-        written, shown = digits.test_images[1::2], digits.test_labels[1::2]
+        written, shown = interleaved(digits.test_images[1::2], digits.test_labels[1::2])
         found[HANDWRITTEN] = Measured(False, real_world.from_labelled(written, shown, real_world.any_upload))
     found |= {
         "letters (serif fonts)": Measured(
@@ -90,6 +90,17 @@ def kinds(split: Split, per_kind: int, digits: Split | None) -> dict[str, Measur
     if digits is None:
         found["partial digits"] = Measured(False, real_world.from_labelled(check, labels, partial_digit))
     return found
+
+
+def interleaved(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The images reordered one class after another in turn (0, 1, ..., 9, 0, 1, ...): the fixed split's
+    test images come in label order, and the first few hundred of them alone would be 0s to 5s."""
+    rank = np.zeros(len(labels), dtype=np.int64)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        rank[members] = np.arange(len(members))
+    order = np.lexsort((labels, rank))
+    return images[order], labels[order]
 
 
 def digit_kinds(check: np.ndarray, labels: np.ndarray, per_kind: int) -> dict[str, Measured]:
