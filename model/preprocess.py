@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +68,11 @@ ELEMENT_FRACTION = 1 / 3
 THIN_FRACTION = 1 / 10
 STROKE_ELEMENT = 2.5
 MIN_ELEMENT = 9
+# A square's sides do not reach into a round shadow's edge on the axes and leave slivers of it as paper there;
+# the diamond's corners do. The closing is the darker of the two, the diamond's diagonals DIAMOND of the
+# square's side: both still fill any stroke narrower than the square in every direction (the diamond's
+# opposite sides are 1.06 sides of the square apart), so the first closing still takes no stroke for paper.
+DIAMOND = 0.75
 # Stroke pixels are darker than STROKE_LEVEL of the darkest ink; pieces of strokes with KEEP_MASS of the main
 # piece's ink and within KEEP_DISTANCE times its size of it are the digit.
 STROKE_LEVEL = 0.5
@@ -217,7 +223,7 @@ def ink_intensity(gray: np.ndarray, notes: list[str] | None = None) -> np.ndarra
     reduced, factor = _reduced_array(gray, BACKGROUND_SIZE)
     small = ndimage.uniform_filter(reduced, 3, mode="nearest")  # a closing follows grain's peaks, not paper
     size = max(MIN_ELEMENT, round(min(small.shape) * ELEMENT_FRACTION))
-    closed, opened = _closing(small, size), 1.0 - _closing(1.0 - small, size)
+    closed = _closing(small, size, round_shadows=True)
     # The ink is the polarity that stands out more from the paper under it, at the darkest (brightest)
     # pixel, as a fraction of the light there (of the room above the paper, for bright ink, but at least
     # BRIGHT_ROOM of it: on white paper the room above is grain, not a page of white ink): a dim corner of a
@@ -229,7 +235,8 @@ def ink_intensity(gray: np.ndarray, notes: list[str] | None = None) -> np.ndarra
     dark_ink = (closed[low] - small[low]) / max(float(closed[low]), 1 / 255)
     bright_ink = (small[high] - lit[high]) / max(1.0 - float(lit[high]), BRIGHT_ROOM)
     if dark_ink <= bright_ink:
-        gray, reduced, small, closed = 1.0 - gray, 1.0 - reduced, 1.0 - small, 1.0 - opened
+        gray, reduced, small = 1.0 - gray, 1.0 - reduced, 1.0 - small
+        closed = _closing(small, size, round_shadows=True)
     if float((closed - small).max()) < MIN_CONTRAST:
         raise NoInkError("no ink found: the image is blank or has too little contrast")
     # Ink takes a fraction of the light the paper under it reflects, whatever that light is: divided by the
@@ -321,31 +328,49 @@ def _reduced_array(gray: np.ndarray, size: int) -> tuple[np.ndarray, int]:
     return np.asarray(Image.fromarray(gray).reduce(factor), dtype=np.float32), factor
 
 
-def _closing(a: np.ndarray, size: int) -> np.ndarray:
-    """Grey closing with a size x size square: dark structures narrower than it are filled in. The image is
-    extended by its edge values for half the square first, else light falling off towards an edge is
-    overestimated there; beyond that the windows are cut off (so ink at the edge is not extended forever)."""
+def _closing(a: np.ndarray, size: int, round_shadows: bool = False) -> np.ndarray:
+    """Grey closing with a size x size square: dark structures narrower than it are filled in; with
+    `round_shadows`, the darker of that and the closing by a diamond (DIAMOND), for an element as large as
+    a shadow. The image is extended by its edge values for half the square first, else light falling off
+    towards an edge is overestimated there; beyond that the windows are cut off (so ink at the edge is not
+    extended forever)."""
     margin = size // 2
     padded = np.pad(a, margin, mode="edge")
-    closed = np.minimum(_closed(padded, [np.ones((size, size), bool)]), _closed(padded, _diamond(size)))
+    square = ndimage.minimum_filter(
+        ndimage.maximum_filter(padded, size, mode="constant", cval=-np.inf),
+        size,
+        mode="constant",
+        cval=np.inf,
+    )
+    closed = (
+        np.minimum(square, _diamond_closing(padded, round(DIAMOND * size) | 1)) if round_shadows else square
+    )
     return closed[margin : margin + a.shape[0], margin : margin + a.shape[1]]
 
 
-def _closed(a: np.ndarray, footprints: list[np.ndarray]) -> np.ndarray:
-    """Grey closing by the element that is the Minkowski sum of `footprints` (max filters, then min)."""
-    for footprint in footprints:
-        a = ndimage.maximum_filter(a, footprint=footprint, mode="constant", cval=-np.inf)
-    for footprint in footprints:
-        a = ndimage.minimum_filter(a, footprint=footprint, mode="constant", cval=np.inf)
+def _diamond_closing(a: np.ndarray, length: int) -> np.ndarray:
+    """Grey closing by a square turned by 45 degrees, the sum of two diagonals `length` pixels long (so
+    2 x `length` across along the axes, and 1.4 x `length` between its opposite sides)."""
+    for extreme, cval in ((ndimage.maximum_filter1d, -np.inf), (ndimage.minimum_filter1d, np.inf)):
+        for anti in (False, True):
+            a = _along_diagonal(extreme, a, length, cval, anti)
     return a
 
 
-def _diamond(size: int) -> list[np.ndarray]:
-    """A square turned by 45 degrees, as wide as `size` along the axes: the sum of its two diagonals. The
-    square's sides do not reach into a round shadow's edge on the axes, which it leaves as slivers of bright
-    paper; the diamond's corners do, and the darker of the two closings is kept."""
-    diagonal = np.eye(size // 2 | 1, dtype=bool)
-    return [diagonal, diagonal[::-1]]
+def _along_diagonal(
+    filter1d: Callable[..., np.ndarray], a: np.ndarray, length: int, cval: float, anti: bool
+) -> np.ndarray:
+    """A 1-D filter along one diagonal: row i is shifted right by i pixels (each row padded by the height
+    and the whole read back one pixel narrower), so that the diagonal becomes a column, and back."""
+    if anti:
+        return _along_diagonal(filter1d, a[::-1], length, cval, anti=False)[::-1]
+    height, width = a.shape
+    padded = np.full((height, width + height), cval, a.dtype)
+    padded[:, :width] = a
+    sheared = padded.ravel()[: height * (width + height - 1)].reshape(height, width + height - 1)
+    filtered = filter1d(sheared, length, axis=0, mode="constant", cval=cval)
+    back = np.concatenate([filtered.ravel(), np.full(height, cval, a.dtype)]).reshape(height, width + height)
+    return back[:, :width]
 
 
 def _extent(mask: np.ndarray) -> int:

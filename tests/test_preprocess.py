@@ -167,3 +167,19 @@ def test_faint_noise_is_not_ink() -> None:
     noise = np.random.default_rng(1).integers(240, 256, (64, 64), dtype=np.uint8)
     with pytest.raises(NoInkError):
         preprocess_upload(encode_image(Image.fromarray(noise), "JPEG", quality=70))
+
+
+def test_the_diamond_closing_is_the_closing_by_its_two_diagonals() -> None:
+    """The sheared 1-D filters give what scipy's filters with the diamond's footprints give (away from the
+    edges, where scipy's footprint filters depend on the order they run in)."""
+    from scipy import ndimage
+
+    from model.preprocess import _diamond_closing
+
+    image = np.random.default_rng(0).random((37, 53)).astype(np.float32)
+    diagonal = np.eye(7, dtype=bool)
+    expected = image
+    for extreme, cval in ((ndimage.maximum_filter, -np.inf), (ndimage.minimum_filter, np.inf)):
+        for footprint in (diagonal, diagonal[::-1]):
+            expected = extreme(expected, footprint=footprint, mode="constant", cval=cval)
+    np.testing.assert_array_equal(_diamond_closing(image, 7)[14:-14, 14:-14], expected[14:-14, 14:-14])
