@@ -165,6 +165,17 @@ def europeanised(digit: np.ndarray, label: int, rng: np.random.Generator) -> np.
     return np.maximum(digit, _stroke(start, end, stroke_width(mask)))
 
 
+def european_versions(images: np.ndarray, labels: np.ndarray, seed: int) -> np.ndarray:
+    """A copy of `images` with each 1 and 7 written the European way (europeanised, each from its own
+    generator, as render_set draws), the other digits as they are: the classifier's European 1s and 7s."""
+    written = images.copy()
+    for index in np.flatnonzero(np.isin(labels, EUROPEAN_LABELS)):
+        written[index] = europeanised(
+            images[index], int(labels[index]), photo_rng(seed, EUROPEAN, int(index))
+        )
+    return written
+
+
 KINDS: dict[str, Renderer] = {
     "low resolution": low_resolution,
     "thick pen": thick_pen,

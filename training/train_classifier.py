@@ -18,6 +18,7 @@ from model.device import resolve_device
 from training.augment import AUGMENTATIONS, Augmentation
 from training.data import Split, to_tensors
 from training.fit import fit_one_cycle
+from training.real_world import european_versions
 
 log = logging.getLogger("cvae.classifier")
 
@@ -37,6 +38,7 @@ class ClassifierRecipe:
     seed: int = 0
     device: str = "auto"
     augmentation: Augmentation = "uploads"
+    european: float = 0.0
 
 
 def recorded_recipe(training: dict[str, Any]) -> dict[str, Any]:
@@ -60,11 +62,21 @@ def fit_classifier(
     torch.manual_seed(recipe.seed)
     model = DigitClassifier(cfg or ClassifierConfig(num_classes=len(split.class_names))).to(dev)
     x_train, y_train = to_tensors(split.train_images, split.train_labels)
+    # Continental writers' 1s (a flag) and 7s (a bar across): each 1 and 7 is drawn that way with this
+    # probability a step, from one European version of it. Digits only: a Fashion label 7 is a sneaker.
+    if recipe.european:
+        x_european = to_tensors(
+            european_versions(split.train_images, split.train_labels, recipe.seed), split.train_labels
+        )[0]
     x_test, y_test = (t.to(dev) for t in to_tensors(split.test_images, split.test_labels))
     g = torch.Generator().manual_seed(recipe.seed)
 
     def batch_loss(batch: Tensor) -> Tensor:
-        x = augment(x_train[batch], g).to(dev)
+        x = x_train[batch]
+        if recipe.european:
+            chosen = (torch.rand(len(batch), generator=g) < recipe.european).view(-1, 1, 1, 1)
+            x = torch.where(chosen, x_european[batch], x)
+        x = augment(x, g).to(dev)
         return F.cross_entropy(model(x), y_train[batch].to(dev), label_smoothing=0.05)
 
     def after_epoch(epoch: int, _: float) -> None:
@@ -113,6 +125,7 @@ def train_classifier(
                 "batch_size": recipe.batch_size,
                 "lr": recipe.lr,
                 "augmentation": recipe.augmentation,
+                "european": recipe.european,
             },
             "metrics": metrics,
             "runtime": {"device": dev.type, "precision": "fp32", "processes": 1},

@@ -15,6 +15,8 @@ RECIPE_OPTIONS = {
     "augmentation": "uploads: slant, stroke, blur and thumbnail distortions, so handwriting from outside "
     "MNIST is read; objects: left-right mirror, a 2-pixel shift and blur, for photographed things "
     "(Fashion-MNIST)",
+    "european": "probability that a training step shows a 1 with a flag or a 7 with a bar (continental "
+    "handwriting) instead of the digit as written; for digits only",
 }
 
 
