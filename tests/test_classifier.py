@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -56,6 +58,18 @@ def test_tiny_classifier_run_learns_and_saves(tmp_path, tiny_split) -> None:
     assert metrics["test_accuracy"] > 0.5  # ten classes: chance is 0.1
     loaded = load_checkpoint(tmp_path / "clf", "classifier")
     assert loaded.config["metrics"] == metrics and loaded.config["data"]["train_size"] == 300
+    assert loaded.config["training"]["european"] == 0.0
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_european_digits_change_what_the_classifier_learns(tmp_path, tiny_split) -> None:
+    """With --european the steps show flagged 1s and crossed 7s instead: another model from the same seed."""
+    cfg = ClassifierConfig(channels=4, hidden_dim=8)
+    recipe = classifier_train.ClassifierRecipe(epochs=1, batch_size=64, device="cpu")
+    recipes = [replace(recipe, european=p) for p in (0.0, 1.0)]
+    plain, european = (classifier_train.fit_classifier(tiny_split, recipe, cfg) for recipe in recipes)
+    first = "features.0.0.weight"
+    assert not torch.equal(plain.state_dict()[first], european.state_dict()[first])
 
 
 def test_jitter_warps_only_the_chosen_share_and_mildly() -> None:

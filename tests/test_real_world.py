@@ -193,3 +193,11 @@ def test_the_detector_training_never_reaches_the_measurement_only_kinds(
     assert len(outliers.partial_digits(images, labels, seed=0, n=2)) == 2
     assert len(outliers.handwritten_digits(images, labels, seed=0, n=2)) == 2
     assert len(outliers.digit_renders(images, seed=0, n=1)) == 3
+
+
+def test_european_versions_rewrite_only_the_ones_and_sevens(offline_split: Split) -> None:
+    images, labels = offline_split.train_images[::50], offline_split.train_labels[::50]
+    written = real_world.european_versions(images, labels, seed=0)
+    changed = (written != images).any(axis=(1, 2))
+    assert np.array_equal(changed, np.isin(labels, (1, 7)))
+    np.testing.assert_array_equal(written, real_world.european_versions(images, labels, seed=0))
