@@ -83,7 +83,8 @@ KEEP_DISTANCE = 0.5
 EVEN_EXTENT = 1.25
 # Printed lines are looked for in images of at least MIN_LINE_IMAGE pixels a side (a smaller one is the digit
 # alone). They are pixels darker than LINE_LEVEL of the darkest on runs at least LINE_FRACTION of the image
-# across (MIN_LINE pixels), narrower than MAX_LINE_WIDTH, tilted by up to a few degrees (LINE_TILTS, each with
+# across (MIN_LINE pixels), whose core (darker than STROKE_LEVEL) is narrower than MAX_LINE_WIDTH (a scan's
+# blurred rule is twice as wide at LINE_LEVEL), tilted by up to a few degrees (LINE_TILTS, each with
 # LINE_SLACK pixels of play), where the ink runs along the line for LINE_RUN pixels (a stroke crossing it does
 # not), and whose pieces, LINE_PIECE of the image long at least, go on past the digit at both ends or miss it
 # by LINE_OVERHANG of its size. Within LINE_BRIDGE pixels of a kept stroke they stay: where a line crosses a
@@ -92,7 +93,9 @@ MIN_LINE_IMAGE = 64
 LINE_LEVEL = 0.08
 LINE_FRACTION = 0.35
 MIN_LINE = 16
-MAX_LINE_WIDTH = 8
+MAX_LINE_WIDTH = 5
+# A closing this wide fills a printed line in, its soft edges included.
+LINE_CLOSING = 7
 LINE_TILTS = (-6.0, -4.0, -2.0, 0.0, 2.0, 4.0, 6.0)
 LINE_SLACK = 1
 LINE_RUN = 9
@@ -231,7 +234,7 @@ def ink_intensity(gray: np.ndarray, notes: list[str] | None = None) -> np.ndarra
     # squared paper or a form every window of the opening holds a line, and the paper would be "bright ink".
     low = np.unravel_index(small.argmin(), small.shape)
     high = np.unravel_index(small.argmax(), small.shape)
-    lit = 1.0 - _closing(1.0 - _closing(small, MAX_LINE_WIDTH + 1), size)
+    lit = 1.0 - _closing(1.0 - _closing(small, LINE_CLOSING), size)
     dark_ink = (closed[low] - small[low]) / max(float(closed[low]), 1 / 255)
     bright_ink = (small[high] - lit[high]) / max(1.0 - float(lit[high]), BRIGHT_ROOM)
     if dark_ink <= bright_ink:
@@ -396,7 +399,8 @@ def _printed_lines(darkness: np.ndarray) -> np.ndarray:
     stem, a 7's bar), they run on past the digit at both ends."""
     if min(darkness.shape) < MIN_LINE_IMAGE:  # an image this small is the digit alone, no page around it
         return np.zeros(darkness.shape, bool)
-    candidates = _straight_runs(darkness > LINE_LEVEL * float(darkness.max()))
+    darkest = float(darkness.max())
+    candidates = _straight_runs(darkness > LINE_LEVEL * darkest, darkness > STROKE_LEVEL * darkest)
     strokes = (darkness > STROKE_LEVEL * _strongest(darkness, candidates)) & ~candidates
     if not candidates.any() or not strokes.any():
         return np.zeros_like(candidates)
@@ -434,13 +438,14 @@ def _apart(line: slice, digit: slice) -> bool:
     return line.start >= digit.stop + margin or line.stop <= digit.start - margin
 
 
-def _straight_runs(mask: np.ndarray) -> np.ndarray:
+def _straight_runs(mask: np.ndarray, solid: np.ndarray) -> np.ndarray:
     """The pixels of `mask` on straight runs at least LINE_FRACTION of the image across, horizontal or
-    vertical within a few degrees (a photo of a page is seldom square to it) and thinner than
-    MAX_LINE_WIDTH. The mask is sheared by each of LINE_TILTS: a directional opening of it, widened across
-    the run by LINE_SLACK pixels so that the tilts in between are found too, marks the band a line lies in,
-    and within the band a pixel is the line's where the sheared mask itself runs along it for LINE_RUN
-    pixels (a stroke crossing or passing near the line does not)."""
+    vertical within a few degrees (a photo of a page is seldom square to it), away from the thick parts of
+    `solid` (MAX_LINE_WIDTH or wider, and their soft edges: a felt-tip's straight stroke). The mask is
+    sheared by each of LINE_TILTS: a directional opening of it, widened across the run by LINE_SLACK pixels
+    so that the tilts in between are found too, marks the band a line lies in, and within the band a pixel
+    is the line's where the sheared mask itself runs along it for LINE_RUN pixels (a stroke crossing or
+    passing near the line does not)."""
     found = np.zeros_like(mask)
     for turned, back in ((mask, lambda a: a), (mask.T, lambda a: a.T)):
         length = max(MIN_LINE, round(LINE_FRACTION * turned.shape[1]))
@@ -453,8 +458,9 @@ def _straight_runs(mask: np.ndarray) -> np.ndarray:
             band = ndimage.minimum_filter1d(widened[rows, columns], length, axis=1)
             band = ndimage.maximum_filter1d(band, length, axis=1)
             runs[rows, columns] |= band & ndimage.grey_opening(turned[rows, columns], size=(1, LINE_RUN))
-        found |= back(runs & ~ndimage.grey_opening(runs, size=(MAX_LINE_WIDTH, MAX_LINE_WIDTH)))
-    return found
+        found |= back(runs)
+    thick = ndimage.binary_opening(solid, np.ones((MAX_LINE_WIDTH, MAX_LINE_WIDTH), bool))
+    return found & ~ndimage.binary_dilation(thick, np.ones((5, 5), bool))
 
 
 def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
