@@ -94,6 +94,9 @@ LINE_LEVEL = 0.08
 LINE_FRACTION = 0.35
 MIN_LINE = 16
 MAX_LINE_WIDTH = 5
+# ... and whose soft edges (darker than LINE_LEVEL) span less than this: a blurred digit's grey stroke, as
+# from a low-resolution scan enlarged, has a thin core too.
+MAX_SOFT_WIDTH = 9
 # A closing this wide fills a printed line in, its soft edges included.
 LINE_CLOSING = 7
 LINE_TILTS = (-6.0, -4.0, -2.0, 0.0, 2.0, 4.0, 6.0)
@@ -458,7 +461,7 @@ def _straight_runs(mask: np.ndarray, solid: np.ndarray) -> np.ndarray:
             band = ndimage.minimum_filter1d(widened[rows, columns], length, axis=1)
             band = ndimage.maximum_filter1d(band, length, axis=1)
             runs[rows, columns] |= band & ndimage.grey_opening(turned[rows, columns], size=(1, LINE_RUN))
-        found |= back(runs)
+        found |= back(runs & ~ndimage.grey_opening(runs, size=(MAX_SOFT_WIDTH, MAX_SOFT_WIDTH)))
     thick = ndimage.binary_opening(solid, np.ones((MAX_LINE_WIDTH, MAX_LINE_WIDTH), bool))
     return found & ~ndimage.binary_dilation(thick, np.ones((5, 5), bool))
 

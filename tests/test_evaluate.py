@@ -133,7 +133,7 @@ def test_cas_trains_the_classifier_recipe_on_synthetic_real_and_both(trained, ca
     evaluate_cli.main([str(trained / "cvae"), *common, "--cas"])
     cas = json.loads(capsys.readouterr().out)["cas"]
     assert cas["synthetic_images"] == 300 and cas["test_images"] == 100
-    assert cas["recipe"] == {"epochs": 1, "seed": 0, **recipe}
+    assert cas["recipe"] == {"epochs": 1, "seed": 0, "european": 0.0, **recipe}
     for key in ("synthetic", "real", "real_plus_synthetic"):
         assert 0 <= cas[key] <= 1
     assert cas["weights_sha256"] == load_checkpoint(trained / "cvae", "cvae").config["weights_sha256"]

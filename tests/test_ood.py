@@ -242,11 +242,20 @@ def test_shipped_digits_pass_and_non_digits_are_flagged(shipped: TestClient, off
 
 
 def test_every_upload_route_answers_is_digit(shipped: TestClient, offline_split: Split) -> None:
-    data = digit_png(offline_split.test_images[3])
+    """Every upload route gives the same verdict on the same upload, the calibrated threshold's; held-out
+    digits pass but for the few the calibration lets it flag (CVAE_OOD_FLAG_RATE)."""
     threshold = shipped.get("/v1/model").json()["ood"]["threshold"]
-    for route in ("/v1/encode", "/v1/reconstruct", "/v1/transfer"):
-        answer = shipped.post(route, files={"file": data}, data={"label": "5"}).json()
-        assert answer["is_digit"] is True and answer["ood_score"] <= threshold
+    passed = []
+    for image in offline_split.test_images[1::100]:  # one held-out digit of each class
+        answers = [
+            shipped.post(route, files={"file": digit_png(image)}, data={"label": "5"}).json()
+            for route in ("/v1/encode", "/v1/reconstruct", "/v1/transfer")
+        ]
+        assert len({(answer["is_digit"], answer["ood_score"]) for answer in answers}) == 1
+        assert answers[0]["is_digit"] is (answers[0]["ood_score"] <= threshold)
+        passed.append(answers[0]["is_digit"])
+    assert sum(passed) >= 8, passed
+    data = digit_png(offline_split.test_images[3])
     # The verdict is about the upload, not about the label a user claims for it.
     scores = {
         shipped.post("/v1/encode", files={"file": data}, data={"label": str(label)}).json()["ood_score"]
