@@ -96,7 +96,7 @@ MIN_LINE = 16
 MAX_LINE_WIDTH = 5
 # ... and whose soft edges (darker than LINE_LEVEL) span less than this: a blurred digit's grey stroke, as
 # from a low-resolution scan enlarged, has a thin core too.
-MAX_SOFT_WIDTH = 9
+MAX_SOFT_WIDTH = 16
 # A closing this wide fills a printed line in, its soft edges included.
 LINE_CLOSING = 7
 LINE_TILTS = (-6.0, -4.0, -2.0, 0.0, 2.0, 4.0, 6.0)
