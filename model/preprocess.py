@@ -10,15 +10,18 @@ A phone photo of a digit on paper is unevenly lit (a gradient, a lamp's pool of 
 grainy, and the digit may be small anywhere in the frame: no single threshold separates its ink from the
 paper. So the ink is found as a fraction of the light the paper under it reflects. On a copy reduced to 256
 pixels, a grey closing (a max then a min filter over a square wider than any stroke) removes the dark strokes
-and leaves the paper with its light; the image divided by it is the ink's darkness, the same under any
-light. A second closing, a few widths of the widest stroke wide, follows shadows the first filled in; under
-the strokes' cores the first is kept, so a felt-tip's wide stroke stays solid instead of an outline. Printed
-lines (squared or ruled paper, a margin, a box or a table's border) are long thin straight runs that go on
-past the digit at both ends or lie apart from it: they are found by directional openings of the reduced
-image, sheared by a few degrees, and left out. The digit is then the connected piece of dark strokes with the
-most ink and the pieces near it, grown into their soft edges (hysteresis), so grain, specks, lines and the
-edges of shadows are left out; where one paper value for the whole page finds the same digit, as on a scan
-or a drawing, that value is used and the page is read as before. The morphology, distance transform and
+and leaves the paper with its light; the image divided by it is the ink's darkness, the same under any light.
+A second closing, a few widths of the widest stroke wide, follows shadows the first filled in; under the
+strokes' cores the first is kept, so a felt-tip's wide stroke stays solid instead of an outline. Printed lines
+(squared or ruled paper, a margin, a box or a table's border) are long thin straight runs that go on past the
+digit at both ends or lie apart from it, and do not end in its strokes (a thin 2's foot does): they are found
+by directional openings of the reduced image, sheared by a few degrees, and left out. The digit is then the
+connected piece of dark strokes with the most ink and the pieces near it, grown into their soft edges
+(hysteresis), so grain, specks, lines and the edges of shadows are left out; where one paper value for the
+whole page finds the same digit, as on a scan or a drawing, that value is used and the page is read as before.
+A felt-tip's stroke can be wider than the first closing, even than the paper left around it in a tight crop:
+on a clean page (a scan, a drawing, a smoothly lit photo: a quadratic surface fits its paper) with strokes
+that wide and none at the image's edge, that surface is the paper. The morphology, distance transform and
 connected components are scipy.ndimage's. What was left out that the uploader should know of (printed lines,
 other digit-sized marks) comes back as notes (prepare_upload).
 
@@ -81,6 +84,14 @@ KEEP_DISTANCE = 0.5
 # On a page lit evenly enough, one paper value finds the digit the second closing's paper finds: its size
 # within this factor of that one's (larger: a shadow joined it; smaller: a speck darker than the rest).
 EVEN_EXTENT = 1.25
+# A page is clean where a quadratic surface of light (fitted to every FIT_STEP-th row and column of the
+# paper) is within CLEAN_SPREAD of the ink's contrast of all but CLEAN_SHARE of the paper: its grain well
+# under NOISE_FLOOR. On a clean page, strokes WIDE_STROKE of the first closing wide or wider, which it may
+# take for paper, are measured against that surface.
+CLEAN_SPREAD = 0.05
+CLEAN_SHARE = 0.97
+WIDE_STROKE = 0.6
+FIT_STEP = 3
 # Printed lines are looked for in images of at least MIN_LINE_IMAGE pixels a side (a smaller one is the digit
 # alone). They are pixels darker than LINE_LEVEL of the darkest on runs at least LINE_FRACTION of the image
 # across (MIN_LINE pixels), whose core (darker than STROKE_LEVEL) is narrower than MAX_LINE_WIDTH (a scan's
@@ -229,6 +240,14 @@ def ink_intensity(gray: np.ndarray, notes: list[str] | None = None) -> np.ndarra
     reduced, factor = _reduced_array(gray, BACKGROUND_SIZE)
     small = ndimage.uniform_filter(reduced, 3, mode="nearest")  # a closing follows grain's peaks, not paper
     size = max(MIN_ELEMENT, round(min(small.shape) * ELEMENT_FRACTION))
+    # On a clean page a felt-tip's stroke may be wider than a closing can fill, even than the paper around
+    # it: the page's one paper value is used instead, which keeps the stroke whole.
+    clean = _wide_clean_page(small, size)
+    if clean is not None:
+        small = _oriented(small, clean)
+        lines = _printed_lines(_darkness(small, _closing(small, size, round_shadows=True)))
+        region = _digit_region(_darkness(small, clean.paper), lines, notes)
+        return _ink_on(_oriented(gray, clean), factor, clean.paper, region, lines, notes)
     closed = _closing(small, size, round_shadows=True)
     # The ink is the polarity that stands out more from the paper under it, at the darkest (brightest)
     # pixel, as a fraction of the light there (of the room above the paper, for bright ink, but at least
@@ -265,6 +284,19 @@ def ink_intensity(gray: np.ndarray, notes: list[str] | None = None) -> np.ndarra
     even_region = _digit_region(_darkness(small, level), lines)
     if 1 / EVEN_EXTENT <= _extent(even_region) / _extent(region) <= EVEN_EXTENT:
         paper, region = level, even_region
+    return _ink_on(gray, factor, paper, region, lines, notes)
+
+
+def _ink_on(
+    gray: np.ndarray,
+    factor: int,
+    paper: np.ndarray | float,
+    region: np.ndarray,
+    lines: np.ndarray,
+    notes: list[str] | None,
+) -> np.ndarray:
+    """The ink of the full-size image as a fraction of `paper`'s light, inside the digit's `region` of the
+    copy reduced by `factor`."""
     if notes is not None and lines.any():
         notes.append("printed lines (ruled or squared paper, a box or a border) were removed")
     # Back at full size, in the box around the digit (a pixel of the reduced copy is a factor x factor block).
@@ -287,6 +319,74 @@ def ink_intensity(gray: np.ndarray, notes: list[str] | None = None) -> np.ndarra
     ink = np.zeros_like(gray)
     ink[top:bottom, left:right] = np.clip((darkness - floor) / (solid - floor), 0.0, 1.0)
     return ink
+
+
+@dataclass(frozen=True)
+class CleanPage:
+    """A page whose paper is one smooth surface of light: whether its ink is brighter than the paper, and
+    the paper's light with the ink made dark."""
+
+    bright_ink: bool
+    paper: np.ndarray
+
+
+def _wide_clean_page(small: np.ndarray, size: int) -> CleanPage | None:
+    """The page, if it is clean (a scan, a drawing, an evenly or smoothly lit photo) and its strokes are
+    wide (_wide_and_inside): the paper is the side of halfway between the darkest
+    and the lightest pixel that most of the image's border is on, a quadratic surface fits it, and all but
+    CLEAN_SHARE of its pixels (a few pixels from the strokes' edges) lie within CLEAN_SPREAD of the ink's
+    contrast of that surface."""
+    low, high = float(small.min()), float(small.max())
+    if high - low < MIN_CONTRAST:
+        return None
+    border = np.concatenate([small[0], small[-1], small[:, 0], small[:, -1]])
+    bright_ink = bool(np.median(border) < (low + high) / 2)
+    page = 1.0 - small if bright_ink else small
+    if not _wide_and_inside(page < (low + high) / 2, size):  # most pages: a few milliseconds
+        return None
+    paper = np.full_like(page, (low + high) / 2)
+    for _ in range(2):  # halfway to the ink, then halfway to the ink under the fitted light
+        relative = page / np.maximum(paper, 1 / 255)
+        side = ndimage.minimum_filter(relative, 5) > (1 + float(relative.min())) / 2
+        if side.sum() < 6:
+            return None
+        paper = _quadratic_fit(page, side)
+    relative = page / np.maximum(paper, 1 / 255)
+    contrast = 1.0 - float(relative.min())
+    if np.mean(np.abs(relative[side] - 1.0) <= CLEAN_SPREAD * contrast) < CLEAN_SHARE:
+        return None
+    if not _wide_and_inside(relative < 1.0 - STROKE_LEVEL * contrast, size):
+        return None
+    return CleanPage(bright_ink, paper)
+
+
+def _quadratic_fit(a: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """The least-squares quadratic surface through `a`'s values at `where` (every FIT_STEP-th row and
+    column of it), over the whole image."""
+    ys, xs = np.indices(a.shape, dtype=np.float32)
+    ys, xs = ys / a.shape[0] - 0.5, xs / a.shape[1] - 0.5
+    terms = np.stack([np.ones_like(xs), xs, ys, xs * xs, xs * ys, ys * ys])
+    sampled = np.zeros_like(where)
+    sampled[::FIT_STEP, ::FIT_STEP] = where[::FIT_STEP, ::FIT_STEP]
+    if sampled.sum() < len(terms):
+        sampled = where
+    coefficients, *_ = np.linalg.lstsq(terms[:, sampled].T, a[sampled], rcond=None)
+    return np.tensordot(coefficients.astype(np.float32), terms, axes=1)
+
+
+def _wide_and_inside(strokes: np.ndarray, size: int) -> bool:
+    """Whether the widest stroke (twice the largest distance from a stroke pixel to the paper) is
+    WIDE_STROKE of the closing's `size` wide or wider, and no stroke touches the image's edge: a shadow or
+    the dim side of a photo does, a drawing's margin keeps its strokes off it."""
+    edges = strokes[0].any() or strokes[-1].any() or strokes[:, 0].any() or strokes[:, -1].any()
+    if edges or not strokes.any():
+        return False
+    return 2 * float(ndimage.distance_transform_edt(strokes).max()) >= WIDE_STROKE * size
+
+
+def _oriented(a: np.ndarray, page: CleanPage) -> np.ndarray:
+    """The image with its ink dark."""
+    return 1.0 - a if page.bright_ink else a
 
 
 def _strokes(small: np.ndarray, darkness: np.ndarray, lines: np.ndarray) -> tuple[np.ndarray, float]:
@@ -410,6 +510,10 @@ def _printed_lines(darkness: np.ndarray) -> np.ndarray:
     labels, _ = _components(strokes)
     main = int(np.argmax(ndimage.sum_labels(darkness, labels, np.arange(1, labels.max() + 1))))
     digit_rows, digit_cols = ndimage.find_objects(labels)[main]
+    # The digit with its soft edges, for where a line ends: a faint digit's darkest piece may be a small
+    # part of it.
+    digit = _digit_region(darkness, candidates) & ~candidates
+    near_digit = ndimage.maximum_filter(digit, 2 * LINE_BRIDGE + 3)
     lines, count = _components(candidates)
     height, width = darkness.shape
     printed = np.zeros(count + 1, bool)
@@ -418,7 +522,10 @@ def _printed_lines(darkness: np.ndarray) -> np.ndarray:
         along, digit_along, side = (cols, digit_cols, width) if across else (rows, digit_rows, height)
         apart = _apart(rows, digit_rows) or _apart(cols, digit_cols)
         long = along.stop - along.start >= LINE_PIECE * side
-        printed[label] = long and (apart or _beyond(along, digit_along))
+        stroke_like = _inside(rows, cols, darkness.shape) and _ends_at(
+            lines[rows, cols] == label, near_digit[rows, cols], across
+        )
+        printed[label] = long and (apart or _beyond(along, digit_along)) and not stroke_like
     found = printed[lines]
     if not found.any():
         return found
@@ -433,6 +540,21 @@ def _beyond(line: slice, digit: slice) -> bool:
     """Whether a line's span runs past the digit's at both ends by LINE_OVERHANG of the digit's span."""
     margin = LINE_OVERHANG * (digit.stop - digit.start)
     return line.start <= digit.start - margin and line.stop >= digit.stop + margin
+
+
+def _inside(rows: slice, cols: slice, shape: tuple[int, ...]) -> bool:
+    """Whether a box stays off the image's edges (by a pixel): a grid or a rule runs off the page."""
+    return rows.start > 1 and cols.start > 1 and rows.stop < shape[0] - 1 and cols.stop < shape[1] - 1
+
+
+def _ends_at(line: np.ndarray, digit: np.ndarray, across: bool) -> bool:
+    """Whether either end of a line (a mask in its box) meets the digit: a digit's straight stroke that its
+    pen drew thin (a 2's foot, a 7's bar) runs into the rest of the digit, a printed line crosses it."""
+    if not across:
+        line, digit = line.T, digit.T
+    columns = np.flatnonzero(line.any(axis=0))
+    ends = (columns <= columns[0] + LINE_BRIDGE) | (columns >= columns[-1] - LINE_BRIDGE)
+    return bool((line[:, columns[ends]] & digit[:, columns[ends]]).any())
 
 
 def _apart(line: slice, digit: slice) -> bool:

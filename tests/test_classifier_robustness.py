@@ -33,7 +33,7 @@ DISTORTIONS: dict[str, tuple[Callable[[Image.Image], Image.Image], float]] = {
     "thickened (3x3 max)": (lambda im: im.filter(ImageFilter.MaxFilter(3)), 0.96),
     "thinned (half a pixel)": (
         lambda im: im.resize((112, 112), Image.BICUBIC).filter(ImageFilter.MinFilter(5)).resize((28, 28)),
-        0.96,
+        0.98,
     ),
 }
 
