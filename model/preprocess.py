@@ -116,6 +116,7 @@ LINE_RUN = 9
 LINE_OVERHANG = 0.1
 LINE_PIECE = LINE_FRACTION / 2
 LINE_BRIDGE = 2
+# A pen's stroke along a printed line is darker than LINE_INK times the line's median darkness.
 LINE_INK = 1.6
 # A separate mark with this share of the digit's ink and this share of its height is a digit of its own.
 MARK_MASS = 0.3
@@ -530,9 +531,9 @@ def _printed_lines(darkness: np.ndarray) -> np.ndarray:
     if not found.any():
         return found
     # A pen's stroke that lies along a printed line joins its run; it is far darker than the print.
-    typical = ndimage.median(darkness, lines, np.flatnonzero(printed))
+    printed_labels = np.flatnonzero(printed)
     level = np.zeros(count + 1)
-    level[np.flatnonzero(printed)] = LINE_INK * np.asarray(typical)
+    level[printed_labels] = LINE_INK * np.asarray(ndimage.median(darkness, lines, printed_labels))
     return found & (darkness <= level[lines])
 
 
@@ -585,7 +586,8 @@ def _straight_runs(mask: np.ndarray, solid: np.ndarray) -> np.ndarray:
             runs[rows, columns] |= band & ndimage.grey_opening(turned[rows, columns], size=(1, LINE_RUN))
         found |= back(runs & ~ndimage.grey_opening(runs, size=(MAX_SOFT_WIDTH, MAX_SOFT_WIDTH)))
     thick = ndimage.binary_opening(solid, np.ones((MAX_LINE_WIDTH, MAX_LINE_WIDTH), bool))
-    return found & ~ndimage.binary_dilation(thick, np.ones((5, 5), bool))
+    soft_edges = np.ones((MAX_LINE_WIDTH, MAX_LINE_WIDTH), bool)
+    return found & ~ndimage.binary_dilation(thick, soft_edges)
 
 
 def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
