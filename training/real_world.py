@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -28,6 +29,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from training import ood_data, paper
 from training.photos import DIGIT_HEIGHT, FRAME, photo_rng, place, render_clean, render_photo
 
+T = TypeVar("T")
 Renderer = Callable[[np.ndarray, int, np.random.Generator], bytes]
 EUROPEAN = "European 1s and crossed 7s"
 EUROPEAN_LABELS = (1, 7)
@@ -167,12 +169,11 @@ def europeanised(digit: np.ndarray, label: int, rng: np.random.Generator) -> np.
 
 def european_versions(images: np.ndarray, labels: np.ndarray, seed: int) -> np.ndarray:
     """A copy of `images` with each 1 and 7 written the European way (europeanised, each from its own
-    generator, as render_set draws), the other digits as they are: the classifier's European 1s and 7s."""
+    generator: render_set), the other digits as they are: the classifier's European 1s and 7s."""
     written = images.copy()
-    for index in np.flatnonzero(np.isin(labels, EUROPEAN_LABELS)):
-        written[index] = europeanised(
-            images[index], int(labels[index]), photo_rng(seed, EUROPEAN, int(index))
-        )
+    indices = np.flatnonzero(np.isin(labels, EUROPEAN_LABELS))
+    if len(indices):
+        written[indices] = render_set(europeanised, EUROPEAN, images, labels, indices, seed)
     return written
 
 
@@ -208,10 +209,16 @@ def any_upload(digit: np.ndarray, label: int, rng: np.random.Generator) -> bytes
 
 
 def render_set(
-    render: Renderer, name: str, images: np.ndarray, labels: np.ndarray, indices: Sequence[int], seed: int
-) -> list[bytes]:
-    """The digits at `indices` rendered, each from its own generator photo_rng(seed, name, index): an
-    upload depends on its digit's index, not on which others are rendered with it."""
+    render: Callable[[np.ndarray, int, np.random.Generator], T],
+    name: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    indices: Sequence[int],
+    seed: int,
+) -> list[T]:
+    """The digits at `indices` rendered (as upload files, or as images), each from its own generator
+    photo_rng(seed, name, index): a rendering depends on its digit's index, not on which others are
+    rendered with it."""
     return [render(images[i], int(labels[i]), photo_rng(seed, name, int(i))) for i in indices]
 
 
