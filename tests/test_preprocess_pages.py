@@ -21,9 +21,9 @@ ONE = [(40, 25), (55, 5), (55, 95)]
 def _seven(
     height: int, width_share: float, light: str, filled: bool = False, shape: list[tuple[int, int]] = SEVEN
 ) -> np.ndarray:
-    """A dark 7 (or another `shape`) `height` pixels high, strokes `width_share` of that wide, on a white page under `light`
-    (even, or falling off across the page as a photo's does); `filled`: the page cut to the 7 and a margin
-    a tenth of its height, as a felt-tip drawing is often sent."""
+    """A dark 7 (or another `shape`) `height` pixels high, strokes `width_share` of that wide, on a white
+    page under `light` (even, or falling off across the page as a photo's does); `filled`: the page cut to
+    the digit and a margin a tenth of its height, as a felt-tip drawing is often sent."""
     side = 2 * height
     scale = height / 100
     page = Image.new("L", (side, side), 0)
@@ -108,9 +108,9 @@ def test_two_separate_digit_sized_marks_are_said() -> None:
 
 
 def test_a_thin_digits_straight_strokes_are_not_printed_lines() -> None:
-    """A Z-shaped 2 in a faint fine pen, pressed harder at the foot of its diagonal: its top bar is long, thin,
-    straight and apart from the darkest stroke, but it ends in the diagonal, where a printed line would cross
-    the digit and go on."""
+    """A Z-shaped 2 in a faint fine pen, pressed harder at the foot of its diagonal: its top bar is long,
+    thin, straight and apart from the darkest stroke, but it ends in the diagonal, where a printed line would
+    cross the digit and go on."""
     page = Image.new("L", (140, 160), 250)
     draw = ImageDraw.Draw(page)
     draw.line([(35, 45), (105, 45), (35, 115), (105, 115)], fill=150, width=2)
