@@ -333,10 +333,10 @@ class CleanPage:
 
 def _wide_clean_page(small: np.ndarray, size: int) -> CleanPage | None:
     """The page, if it is clean (a scan, a drawing, an evenly or smoothly lit photo) and its strokes are
-    wide (_wide_and_inside): the paper is the side of halfway between the darkest
-    and the lightest pixel that most of the image's border is on, a quadratic surface fits it, and all but
-    CLEAN_SHARE of its pixels (a few pixels from the strokes' edges) lie within CLEAN_SPREAD of the ink's
-    contrast of that surface."""
+    wide (_wide_and_inside): the paper is the side of halfway between the darkest and the lightest pixel
+    that most of the image's border is on, a quadratic surface fits it, and all but CLEAN_SHARE of its
+    pixels (a few pixels from the strokes' edges) lie within CLEAN_SPREAD of the ink's contrast of that
+    surface."""
     low, high = float(small.min()), float(small.max())
     if high - low < MIN_CONTRAST:
         return None
@@ -511,22 +511,25 @@ def _printed_lines(darkness: np.ndarray) -> np.ndarray:
     labels, _ = _components(strokes)
     main = int(np.argmax(ndimage.sum_labels(darkness, labels, np.arange(1, labels.max() + 1))))
     digit_rows, digit_cols = ndimage.find_objects(labels)[main]
-    # The digit with its soft edges, for where a line ends: a faint digit's darkest piece may be a small
-    # part of it.
-    digit = _digit_region(darkness, candidates) & ~candidates
-    near_digit = ndimage.maximum_filter(digit, 2 * LINE_BRIDGE + 3)
     lines, count = _components(candidates)
     height, width = darkness.shape
     printed = np.zeros(count + 1, bool)
+    inside = []
     for label, (rows, cols) in enumerate(ndimage.find_objects(lines), start=1):
         across = cols.stop - cols.start >= rows.stop - rows.start
         along, digit_along, side = (cols, digit_cols, width) if across else (rows, digit_rows, height)
         apart = _apart(rows, digit_rows) or _apart(cols, digit_cols)
         long = along.stop - along.start >= LINE_PIECE * side
-        stroke_like = _inside(rows, cols, darkness.shape) and _ends_at(
-            lines[rows, cols] == label, near_digit[rows, cols], across
-        )
-        printed[label] = long and (apart or _beyond(along, digit_along)) and not stroke_like
+        printed[label] = long and (apart or _beyond(along, digit_along))
+        if printed[label] and _inside(rows, cols, darkness.shape):
+            inside.append((label, rows, cols, across))
+    if inside:
+        # A line inside the image that ends in the digit (with its soft edges: a faint digit's darkest piece
+        # may be a small part of it) is one of its strokes.
+        digit = _digit_region(darkness, candidates) & ~candidates
+        near_digit = ndimage.maximum_filter(digit, 2 * LINE_BRIDGE + 3)
+        for label, rows, cols, across in inside:
+            printed[label] = not _ends_at(lines[rows, cols] == label, near_digit[rows, cols], across)
     found = printed[lines]
     if not found.any():
         return found

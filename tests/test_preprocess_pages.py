@@ -18,7 +18,7 @@ SEVEN = [(20, 10), (80, 10), (45, 95)]
 ONE = [(40, 25), (55, 5), (55, 95)]
 
 
-def _seven(
+def _written_digit(
     height: int, width_share: float, light: str, filled: bool = False, shape: list[tuple[int, int]] = SEVEN
 ) -> np.ndarray:
     """A dark 7 (or another `shape`) `height` pixels high, strokes `width_share` of that wide, on a white
@@ -59,7 +59,7 @@ def _enclosed(x: torch.Tensor) -> int:
 def test_a_stroke_up_to_a_third_of_the_digit_wide_stays_solid(
     height: int, width_share: float, light: str, filled: bool, shape: list[tuple[int, int]]
 ) -> None:
-    page = _seven(height, width_share, light, filled, shape)
+    page = _written_digit(height, width_share, light, filled, shape)
     x = preprocess_upload(encode_image(Image.fromarray(page), "PNG"))
     assert _enclosed(x) == 0
     if width_share >= 0.1:  # a stroke over two pixels wide in the 20-pixel box: its core is full ink
@@ -78,7 +78,7 @@ def _on_paper(ruling: str) -> bytes:
     if ruling == "squared":
         for x in range(-40, 640, 40):
             draw.line([(x, 0), (x - 16, 450)], fill=120, width=3)
-    seven = Image.fromarray(255 - _seven(90, 0.07, "even")).crop((30, 30, 160, 160))
+    seven = Image.fromarray(255 - _written_digit(90, 0.07, "even")).crop((30, 30, 160, 160))
     page.paste(Image.new("L", seven.size, 20), (250, 150), mask=seven.point(lambda v: 255 if v > 60 else 0))
     return encode_image(page.convert("RGB"), "JPEG", quality=85)
 
@@ -95,12 +95,12 @@ def test_printed_lines_are_left_out_and_said() -> None:
 
 
 def test_a_digit_alone_has_no_notes() -> None:
-    assert prepare_upload(encode_image(Image.fromarray(_seven(100, 0.1, "even")), "PNG")).notes == ()
+    assert prepare_upload(encode_image(Image.fromarray(_written_digit(100, 0.1, "even")), "PNG")).notes == ()
 
 
 def test_two_separate_digit_sized_marks_are_said() -> None:
     page = np.full((200, 500), 245, np.uint8)
-    seven = _seven(80, 0.1, "even")[30:150, 30:150]
+    seven = _written_digit(80, 0.1, "even")[30:150, 30:150]
     page[40:160, 20:140] = seven
     page[40:160, 360:480] = seven
     prepared = prepare_upload(encode_image(Image.fromarray(page), "PNG"))
