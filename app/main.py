@@ -20,7 +20,7 @@ from app.fast_sample import FastSample, sample_route
 from app.metrics import Metrics
 from app.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from app.openapi import install_schema
-from app.routes import dataset, generation, model_info, operations, page, uploads
+from app.routes import dataset, generation, model_info, numbers, operations, page, uploads
 from app.schemas import ErrorResponse
 from app.service import ModelService
 from app.settings import Settings
@@ -94,7 +94,7 @@ def create_app(settings: Settings, preloaded: list[ModelService] | None = None) 
             "dependencies": [Depends(api_key_check(settings.api_key))],
             "responses": {401: {"model": ErrorResponse, "description": "missing or wrong API key"}},
         }
-    for router in (model_info.router, generation.router, dataset.router, uploads.router):
+    for router in (model_info.router, generation.router, numbers.router, dataset.router, uploads.router):
         app.include_router(router, **guard)
     key = None if settings.api_key is None else key_digest(settings.api_key)
     app.add_middleware(FastSample, state=app.state, route=sample_route(generation.router.routes), key=key)

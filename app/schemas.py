@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from app.openapi import LIMIT_KEY
 from model.config import CVAEConfig
+from model.numbers import MAX_DIGITS, MAX_HEIGHT, MIN_HEIGHT, number_labels
 from model.synthetic import MAX_TEMPERATURE
 
 
@@ -194,6 +195,66 @@ class InterpolateResponse(Answer):
     steps: int
     images: list[Base64PNG] = Field(examples=[[_PNG_EXAMPLE]])
     latents: list[LatentAnswer]
+
+
+def _number_text(text: str) -> str:
+    number_labels(text)  # its ValueError names what a number may be
+    return text
+
+
+NUMBER_PATTERN = "^[0-9]+$"
+NUMBER_TEXT_DESCRIPTION = f"the number to write: 1 to {MAX_DIGITS} of the digits 0-9"
+NumberText = Annotated[
+    str,
+    Field(strict=True, min_length=1, max_length=MAX_DIGITS),
+    AfterValidator(_number_text),
+    Field(
+        description=NUMBER_TEXT_DESCRIPTION, examples=["2026"], json_schema_extra={"pattern": NUMBER_PATTERN}
+    ),
+]
+HEIGHT_BOUNDS: dict[str, Any] = {"ge": MIN_HEIGHT, "le": MAX_HEIGHT}
+HEIGHT_DESCRIPTION = f"the image's height in pixels, {MIN_HEIGHT} (as MNIST's digits) to {MAX_HEIGHT}"
+Box = Annotated[
+    list[int],
+    Field(
+        min_length=4,
+        max_length=4,
+        description="a digit's ink as [x0, y0, x1, y1] in pixels, x1 and y1 exclusive (as Pillow's crop)",
+    ),
+]
+
+
+class NumberRequest(RequestBody):
+    """A number to write in one hand: from the seed's style, as /v1/sample's first image of that seed, or
+    from a given style z (the `mu` that /v1/encode gave for a digit of your own)."""
+
+    text: NumberText
+    model: ModelName = Field(None)
+    seed: Seed | None = Field(
+        None, description="the same seed gives the same image; it also draws each digit's small variation"
+    )
+    temperature: Temperature = 1.0
+    z: Latent = Field(None, description="the style; left out: drawn from the seed at the temperature")
+    height: Annotated[int, Field(strict=True, **HEIGHT_BOUNDS), INTEGRAL] = Field(
+        MIN_HEIGHT, description=HEIGHT_DESCRIPTION
+    )
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"text": "2026", "seed": 7}]})
+
+
+class NumberResponse(BaseModel):
+    model: str = Field(description="the model's name")
+    text: str
+    seed: int = Field(description="the seed used: pass it again for the same image")
+    temperature: float
+    height: int
+    image: str = Field(
+        description="base64 of an 8-bit grayscale PNG of the whole number, white on black, `height` pixels "
+        "high",
+        examples=[_PNG_EXAMPLE],
+    )
+    z: LatentAnswer = Field(description="the style every digit was written in (before its own small step)")
+    boxes: list[Box] = Field(description="each digit's box, left to right")
 
 
 class DigitDecision(Answer):
