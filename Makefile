@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: install test lint format train-classifier train evaluate baseline reproduce train-fashion results bench bench-serve \
-	bench-peers bench-decoder export-onnx bench-distributed fuzz soak robustness audit serve screenshots docker-smoke clean legible calibrate trust
+	bench-peers bench-decoder export-onnx bench-distributed fuzz soak robustness audit serve screenshots docker-smoke clean legible calibrate trust numbers
 
 install: $(STAMP)
 
@@ -156,6 +156,12 @@ clean:
 # classifier's argmax per digit over 1,000 draws each; writes benchmarks/results/legible.json (8 s).
 legible: install
 	$(BIN)/python -m training.commands.legible_report
+
+# The numbers /v1/number writes: the share of their digits (cut from each box) that the classifier reads right,
+# and how alike the digits of one number are against those of different numbers (one hand); 1,000 numbers of
+# 2 to 8 digits. Writes benchmarks/results/numbers.json and docs/numbers.png (15 s).
+numbers: install
+	$(BIN)/python -m training.commands.number_report
 
 # is_digit / ood_score of both shipped models, calibrated on their own held-out test data (half calibrates,
 # half checks; the result goes into config.json, under "ood").

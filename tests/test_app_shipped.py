@@ -20,14 +20,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from app_support import decode_png
 from browser_support import shipped_settings
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.main import create_app
 from model.checkpoint import load_checkpoint
+from model.inference import inference_form
 from training import real_world
 from training.data import Split
+from training.number_report import framed, write_number
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -187,3 +190,29 @@ def test_fashion_samples_are_the_class_asked_for(shipped_client: TestClient) -> 
     accuracy = right / (20 * len(names))
     print(f"cvae-fashion samples judged as asked by its classifier: {accuracy:.1%} (recorded {recorded:.1%})")
     assert accuracy >= recorded - 0.05
+
+
+def test_a_number_is_written_as_make_numbers_measures_it_and_in_an_encoded_digits_hand(
+    shipped_client: TestClient, offline_split: Split
+) -> None:
+    cpu = torch.device("cpu")
+    cvae = load_checkpoint(ROOT / "checkpoints" / "cvae-mnist", "cvae", cpu).model
+    classifier = load_checkpoint(ROOT / "checkpoints" / "digit-classifier", "classifier", cpu).model
+    answer = shipped_client.post("/v1/number", json={"text": "31415926", "seed": 5}).json()
+    if shipped_client.get("/v1/model").json()["device"] == "cpu":
+        cvae.decoder = inference_form(cvae.decoder)
+        assert (decode_png(answer["image"]) == write_number(cvae, "31415926", 5).image).all()
+    seven = offline_split.test_images[offline_split.test_labels == 7][3]
+    upload = {"file": ("seven.png", on_paper(seven, np.random.default_rng(1)), "image/png")}
+    mu = shipped_client.post("/v1/encode", files=upload, data={"digit": "7"}).json()["mu"]
+    written = shipped_client.post("/v1/number", json={"text": "7777", "seed": 9, "z": mu}).json()
+    image = decode_png(written["image"])
+    x = torch.from_numpy(np.stack([framed(image, box) for box in written["boxes"]])).float().div(255)[:, None]
+    sevens = torch.full((4,), 7)
+    with torch.inference_mode():
+        assert (classifier(x).argmax(dim=1) == 7).sum() >= 3
+        encodings, _ = cvae.encode(x, sevens)
+        others = torch.randn(50, len(mu), generator=torch.Generator().manual_seed(0))
+    own = (encodings - torch.tensor(mu)).norm(dim=1).mean()
+    strangers = torch.cdist(encodings, others).mean()
+    assert own < 0.4 * strangers, (own, strangers)
