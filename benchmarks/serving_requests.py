@@ -94,6 +94,8 @@ def throughput_routes(photo: bytes) -> dict[str, tuple[Request, int]]:
     return {
         "healthz": (get_request("/healthz"), 0),
         "sample_n1": (sample_request(1), 1),
+        "sample_n4": (sample_request(4), 4),
+        "number_4": (json_request("/v1/number", {"text": "2026", "seed": 1}), 4),
         "sample_n64": (sample_request(64), 64),
         "sample_png_n64": (
             get_request("/v1/sample.png?digit=7&n=64&seed=1"),
@@ -125,6 +127,7 @@ def mixed_requests(latent_dim: int) -> list[tuple[Request, int]]:
         (upload_request("/v1/transfer", png, "seven.png", "image/png", None), 200),
         (json_request("/v1/decode", {"digit": 5, "z": [[0.1] * latent_dim]}), 200),
         (json_request("/v1/interpolate", {"digit": 2, "seeds": [1, 2], "steps": 8}), 200),
+        (json_request("/v1/number", {"text": "90210", "seed": 4}), 200),
         (json_request("/v1/sample", {"digit": 11, "n": 1}), 422),
         (upload_request("/v1/reconstruct", text, "notes.txt", "text/plain", None), 415),
     ]

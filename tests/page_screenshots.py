@@ -33,7 +33,7 @@ def main() -> None:
         for name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
             page = browser.new_page(viewport=viewport)
             page.goto(url)
-            page.get_by_label("Seed (optional)").fill(str(SEED))
+            page.locator("#generate").get_by_label("Seed (optional)").fill(str(SEED))
             generate(page, 7)
             page.get_by_role("button", name="Interpolate").click()
             write_digit(page)

@@ -99,6 +99,8 @@ def test_smoke_measures_every_route_without_errors(smoke: tuple[dict[str, Any], 
     expected_routes = {
         "healthz",
         "sample_n1",
+        "sample_n4",
+        "number_4",
         "sample_n64",
         "sample_png_n64",
         "reconstruct_photo_given",
@@ -128,6 +130,7 @@ def test_smoke_references_ratios_and_targets(smoke: tuple[dict[str, Any], Path])
         "healthz_over_hello_world",
         "sample_n1_p99_over_p50",
         "reconstruct_inferred_over_given_p50",
+        "number4_over_sample_n4",
     }
     assert all(value > 0 for value in cpu["ratios"].values())
     assert set(results["targets"]) == {
@@ -139,6 +142,7 @@ def test_smoke_references_ratios_and_targets(smoke: tuple[dict[str, Any], Path])
         "tail_n1",
         "reconstruct",
         "lone_client",
+        "number",
         "cold_start",
         "rss_first",
         "rss_growth",

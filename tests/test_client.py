@@ -5,6 +5,7 @@ async twin. The service is cvae-serve with the shipped models, in its own proces
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import io
 import subprocess
@@ -20,7 +21,7 @@ from PIL import Image
 
 from benchmarks.serving_servers import Server, free_port
 from cvae_client import AsyncClient, Client, CVAEError, calls
-from cvae_client.types import Samples
+from cvae_client.types import Number, Samples
 
 LATENT_DIM = 12  # of the shipped models
 
@@ -124,6 +125,74 @@ def test_interpolate_between_seeds_or_latents(cvae: Client) -> None:
 
     by_z = cvae.interpolate(2, z=(start.latents[0], end.latents[0]), steps=3)
     np.testing.assert_array_equal(by_z.images[[0, -1]], walk.images[[0, -1]])
+
+
+# Numbers ---------------------------------------------------------------------------------------------
+
+
+def test_number_same_seed_same_image_a_box_per_digit(cvae: Client) -> None:
+    first = cvae.number("2026", seed=7)
+    again = cvae.number("2026", seed=7)
+    other = cvae.number("2026", seed=8)
+
+    assert isinstance(first, Number)
+    assert (first.model, first.text, first.seed, first.temperature, first.height) == (
+        "cvae-mnist",
+        "2026",
+        7,
+        1.0,
+        28,
+    )
+    assert first.image.dtype == np.uint8 and first.image.shape[0] == 28 and first.image.max() > 200
+    assert first.z.shape == (LATENT_DIM,)
+    assert again.raw["image"] == first.raw["image"] and again.boxes == first.boxes
+    np.testing.assert_array_equal(again.z, first.z)
+    assert other.raw["image"] != first.raw["image"]
+
+    assert len(first.boxes) == 4 and all(len(box) == 4 for box in first.boxes)
+    lefts = [x0 for x0, _, _, _ in first.boxes]
+    assert lefts == sorted(lefts)  # left to right
+    picture = first.pil_image()
+    assert (picture.mode, picture.size) == ("L", first.image.shape[::-1])
+    assert all(np.asarray(picture.crop(box)).max() > 128 for box in first.boxes)  # each box holds ink
+    assert "uint8 array (28, " in repr(first)
+
+    zeros = cvae.number("0071", seed=7, height=56, temperature=0.5)  # leading zeros are digits too
+    assert (zeros.text, len(zeros.boxes), zeros.image.shape[0], zeros.height) == ("0071", 4, 56, 56)
+    np.testing.assert_allclose(zeros.z, 0.5 * first.z, rtol=1e-6)  # the seed's style, its spread scaled
+
+
+def test_number_png_is_the_number_as_one_png(cvae: Client) -> None:
+    number = cvae.number("2026", seed=7)
+    written = cvae.number_png("2026", seed=7)
+    assert written.seed == 7 and written.boxes == number.boxes
+    assert written.png == base64.b64decode(number.raw["image"])  # the same bytes, both ways
+    assert written.png == cvae.number_png("2026", seed=7).png
+    np.testing.assert_array_equal(np.asarray(written.image()), number.image)
+    assert len(cvae.number_png("12345").boxes) == 5
+
+
+def test_number_in_a_given_style(cvae: Client, seven: np.ndarray) -> None:
+    mu = cvae.encode(seven).mu
+    mine = cvae.number("2026", seed=7, z=mu)
+    np.testing.assert_allclose(mine.z, mu, rtol=1e-6)
+    assert mine.raw["image"] != cvae.number("2026", seed=7).raw["image"]  # not the seed's style
+    as_list = cvae.number("2026", seed=7, z=mu.tolist())
+    assert as_list.raw["image"] == mine.raw["image"]
+
+    short = _error(cvae.number, "1", z=[0.0, 0.0])
+    assert short.status_code == 422 and f"body.z: the style needs {LATENT_DIM} numbers" in str(short)
+
+
+def test_what_is_not_a_number_is_422(cvae: Client) -> None:
+    body = _error(cvae.number, "12a")
+    assert body.status_code == 422 and "body.text: Value error, a number is 1 to 16 of the" in str(body)
+    query = _error(cvae.number_png, "12a")
+    assert query.status_code == 422 and "query.text: " in str(query)
+    assert _error(cvae.number, "1" * 17).status_code == 422
+    clothes = _error(cvae.number, "7", model="cvae-fashion")
+    assert clothes.status_code == 422
+    assert "body.model: model cvae-fashion does not write digits" in str(clothes)
 
 
 # Uploads ---------------------------------------------------------------------------------------------
@@ -282,12 +351,14 @@ def test_async_client_gives_the_same_answers(server: Server, cvae: Client, seven
                 client.sample_png(7, n=4, seed=42),
                 client.reconstruct(seven),
                 client.models(),
+                client.number("2026", seed=7),
             )
             with pytest.raises(CVAEError) as unknown:
                 await client.model("nope")
             return (*answers, unknown.value)
 
-    samples, grid, reconstruction, listed, unknown = asyncio.run(calls_at_once())
+    samples, grid, reconstruction, listed, number, unknown = asyncio.run(calls_at_once())
+    assert number.raw["image"] == cvae.number("2026", seed=7).raw["image"]
     np.testing.assert_array_equal(samples.images, cvae.sample(7, n=4, seed=42).images)
     assert grid.png == cvae.sample_png(7, n=4, seed=42).png
     np.testing.assert_array_equal(reconstruction.mu, cvae.reconstruct(seven).mu)

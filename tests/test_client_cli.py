@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +16,8 @@ from client_support import KEY, client_test_server, grid_tiles, png
 from PIL import Image
 
 from benchmarks.serving_servers import Server, free_port
-from cvae_client import Client
+from cvae_client import Client, Number
+from cvae_client.calls import Call
 from cvae_client.cli import main
 
 SCRIPT = Path(sys.executable).parent / "cvae-client"
@@ -99,11 +101,70 @@ def test_encode_model_and_models_print(
     assert json.loads(capsys.readouterr().out)["latent_dim"] == 12
 
 
+def _printed_boxes(line: str) -> list[tuple[int, ...]]:
+    """The boxes at the end of `number`'s line: `...; boxes x0,y0,x1,y1 x0,y0,x1,y1 ...`."""
+    return [tuple(map(int, box.split(","))) for box in line.rsplit("; boxes ", 1)[1].split()]
+
+
+def test_number_writes_the_png_and_prints_its_boxes(
+    service: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["number", "2026", "--seed", "7"]) == 0
+    with Client(service.url, api_key=KEY) as cvae:
+        expected = cvae.number("2026", seed=7)
+    width = expected.image.shape[1]
+    line = capsys.readouterr().out
+    summary = f"wrote number-2026-seed-7.png: 2026 ({width}x28), seed 7 (--seed 7 gives it again); boxes "
+    assert line.startswith(summary)
+    assert line.count("\n") == 1 and _printed_boxes(line) == list(expected.boxes)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "number-2026-seed-7.png")), expected.image)
+
+    out = tmp_path / "tall.png"
+    assert main(["number", "0071", "--height", "56", "--temperature", "0.5", "--out", str(out)]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith(f"wrote {out}: 0071 (") and len(_printed_boxes(line)) == 4
+    assert Image.open(out).size[1] == 56
+
+
+def test_number_in_the_style_of_an_image(
+    service: Server,
+    seven_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--style-of sends the image to /v1/encode, and its mu as the number's z."""
+    answers: list[Any] = []
+    send = Client.send
+
+    def recording(client: Client, call: Call[Any]) -> Any:
+        answers.append(send(client, call))
+        return answers[-1]
+
+    monkeypatch.setattr(Client, "send", recording)
+    out = tmp_path / "mine.png"
+    assert main(["number", "2026", "--seed", "7", "--style-of", str(seven_file), "-o", str(out)]) == 0
+    assert f"2026 in the style of {seven_file} (" in capsys.readouterr().out
+    written = answers[-1]
+    assert isinstance(written, Number)
+
+    with Client(service.url, api_key=KEY) as cvae:
+        mu = cvae.encode(seven_file).mu
+        drawn = cvae.number("2026", seed=7)
+    np.testing.assert_array_equal(written.z, mu)
+    pixels = np.asarray(Image.open(out))
+    np.testing.assert_array_equal(pixels, written.image)
+    assert not np.array_equal(pixels, drawn.image)  # not the seed's own style
+
+
 @pytest.mark.parametrize(
     ("argv", "status"),
     [
         (["model", "nope"], "HTTP 404: unknown model 'nope'"),
         (["sample", "12"], "HTTP 422: query.label: model cvae-mnist has the classes 0 to 9"),
+        (["number", "12a"], "HTTP 422: body.text: Value error, a number is 1 to 16 of the digits 0-9"),
+        (["number", "7", "--model", "cvae-fashion"], "HTTP 422: body.model: model cvae-fashion does not"),
     ],
 )
 def test_a_server_error_is_one_line_and_exit_1(
@@ -137,6 +198,9 @@ def test_a_wrong_key_or_no_service_is_exit_1(
         ["reconstruct", "no-such-file.png"],
         ["--url", "localhost:8000", "models"],
         ["dataset", "2", "--format", "zip"],
+        ["number"],
+        ["number", "2026", "--height", "tall"],
+        ["number", "2026", "--style-of", "no-such-file.png"],
         ["teleport"],
     ],
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,6 +18,7 @@ from browser_support import (
     CHROMIUM,
     DESKTOP,
     PHONE,
+    UPLOAD_TIMEOUT_MS,
     generate,
     launch_chromium,
     serving,
@@ -112,7 +113,7 @@ def expect_reading(page: sync_api.Page) -> None:
 def test_page_loads_with_its_sections(desktop: Visit) -> None:
     page = desktop.page
     assert page.title() == "cvae-digits"
-    for name in ("Generate", "Explore", "Reconstruct", "Style transfer"):
+    for name in ("Generate", "Explore", "Reconstruct", "Style transfer", "Write a number"):
         sync_api.expect(page.get_by_role("heading", name=name)).to_be_visible()
     sync_api.expect(page.locator(".digit")).to_have_count(10)
     sync_api.expect(page.get_by_label("Drawing area for a digit")).to_be_visible()
@@ -125,7 +126,7 @@ def test_digit_7_gives_16_images_a_seed_and_a_download(desktop: Visit, tmp_path:
     assert image_widths(page, "#grid img") == [28] * 16
     seed = re.search(r"Seed used: (\d+)", page.locator("#seed-used").inner_text()).group(1)
     with page.expect_download() as download:
-        page.get_by_role("link", name="Download PNG").click()
+        page.locator("#generate").get_by_role("link", name="Download PNG").click()
     assert download.value.suggested_filename == f"digit-7-seed-{seed}.png"
     saved = tmp_path / "grid.png"
     download.value.save_as(saved)
@@ -133,7 +134,7 @@ def test_digit_7_gives_16_images_a_seed_and_a_download(desktop: Visit, tmp_path:
 
     # The seed shown gives the same images again.
     shown = page.locator("#grid img").evaluate_all("images => images.map(img => img.src)")
-    page.get_by_label("Seed (optional)").fill(seed)
+    page.locator("#generate").get_by_label("Seed (optional)").fill(seed)
     page.get_by_role("button", name="Generate").click()
     sync_api.expect(page.locator("#seed-used")).to_contain_text(seed)
     assert page.locator("#grid img").evaluate_all("images => images.map(img => img.src)") == shown
@@ -194,13 +195,14 @@ def test_bad_upload_shows_a_readable_error(
 def test_the_page_opens_on_samples_and_an_error_takes_them_away(desktop: Visit) -> None:
     page = desktop.page
     sync_api.expect(page.locator("#grid img")).to_have_count(16)  # the digit chosen, without a click
-    sync_api.expect(page.get_by_role("link", name="Download PNG")).to_be_visible()
+    generate_card = page.locator("#generate")
+    sync_api.expect(generate_card.get_by_role("link", name="Download PNG")).to_be_visible()
     assert page.get_by_label("How many").get_attribute("max") == "256"  # the API's CVAE_MAX_N
-    page.get_by_label("Seed (optional)").fill(str(2**60))  # over the API's largest seed: a 422
+    generate_card.get_by_label("Seed (optional)").fill(str(2**60))  # over the API's largest seed: a 422
     page.get_by_role("button", name="Generate").click()
-    sync_api.expect(page.locator("#generate").get_by_role("alert")).to_be_visible()
+    sync_api.expect(generate_card.get_by_role("alert")).to_be_visible()
     sync_api.expect(page.locator("#grid img")).to_have_count(0)
-    sync_api.expect(page.get_by_role("link", name="Download PNG")).to_be_hidden()
+    sync_api.expect(generate_card.get_by_role("link", name="Download PNG")).to_be_hidden()
     sync_api.expect(page.locator("#seed-used")).to_have_text("")
 
 
@@ -276,10 +278,11 @@ def test_page_asks_nothing_of_any_other_host(desktop: Visit, base_url: str) -> N
     page.locator("#strip img").first.wait_for()
     write_digit(page)
     expect_reading(page)
+    write_number(page)
     own = urlsplit(base_url).netloc
     asked = [url for url in desktop.requests if urlsplit(url).scheme not in ("data", "blob")]
     static = {f"/static/{name}" for name in ("app.js", "api.js", "pad.js", "style.css")}
-    v1 = {f"/v1/{name}" for name in ("models", "sample", "interpolate", "reconstruct", "transfer")}
+    v1 = {f"/v1/{name}" for name in ("models", "sample", "interpolate", "reconstruct", "transfer", "number")}
     assert {urlsplit(url).path for url in asked} == {"/"} | static | v1
     assert [url for url in asked if urlsplit(url).netloc != own] == []
 
@@ -344,3 +347,122 @@ def test_a_plain_upload_gets_no_preprocessing_note(
     desktop.page.get_by_label("Upload an image").set_input_files(path)
     expect_reading(desktop.page)
     sync_api.expect(desktop.page.locator("#preprocessing-notes")).to_be_hidden()
+
+
+# Write a number ------------------------------------------------------------------------------------------
+
+
+def path_is(path: str) -> Callable[[sync_api.Request | sync_api.Response], bool]:
+    return lambda message: urlsplit(message.url).path == path
+
+
+def write_number(page: sync_api.Page) -> dict[str, object]:
+    """Press Write and wait until the answer is shown (the card is busy from the click until then); the body
+    the page sent to /v1/number."""
+    with page.expect_request(path_is("/v1/number")) as sent:
+        page.locator("#number").get_by_role("button", name="Write", exact=True).click()
+    page.locator("#number[aria-busy=true]").wait_for(state="detached")
+    return sent.value.post_data_json
+
+
+def number_seed(page: sync_api.Page) -> str:
+    return re.search(r"Seed used: (\d+)", page.locator("#number-seed-used").inner_text()).group(1)
+
+
+def test_a_number_is_written_enlarged_and_its_seed_writes_it_again(desktop: Visit, tmp_path: Path) -> None:
+    page = desktop.page
+    card = page.locator("#number")
+    card.get_by_label("Number", exact=True).fill("2026")
+    sent = write_number(page)
+    assert sent["text"] == "2026" and sent["seed"] is None and "z" not in sent
+    image = card.locator("#number-image")
+    sync_api.expect(image).to_be_visible()
+    width, height = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert width > height == 28
+    shown = image.bounding_box()
+    assert (shown["width"], shown["height"]) == (pytest.approx(4 * width), pytest.approx(4 * height))
+    assert image.evaluate("img => getComputedStyle(img).imageRendering") == "pixelated"
+    seed = number_seed(page)
+    with page.expect_download() as download:
+        card.get_by_role("link", name="Download PNG").click()
+    assert download.value.suggested_filename == f"number-2026-seed-{seed}.png"
+    saved = tmp_path / "number.png"
+    download.value.save_as(saved)
+    assert Image.open(saved).size == (width, height)
+
+    # The seed shown writes the same image again; another seed, another.
+    src = image.get_attribute("src")
+    card.get_by_label("Seed (optional)").fill(seed)
+    assert write_number(page)["seed"] == int(seed)
+    assert image.get_attribute("src") == src
+    assert number_seed(page) == seed
+    card.get_by_label("Seed (optional)").fill(str(int(seed) + 1))
+    write_number(page)
+    assert image.get_attribute("src") != src
+
+
+def test_a_number_with_a_letter_gets_a_readable_error(desktop: Visit) -> None:
+    page = desktop.page
+    card = page.locator("#number")
+    field = card.get_by_label("Number", exact=True)
+    field.fill("")
+    field.press_sequentially("12a")
+    sync_api.expect(field).to_have_value("12")  # a letter typed is not taken
+    write_number(page)
+    sync_api.expect(card.locator("#number-image")).to_be_visible()
+    field.evaluate("input => { input.value = '12a'; }")  # as a paste leaves it
+    write_number(page)
+    alert = card.get_by_role("alert")
+    sync_api.expect(alert).to_be_visible()
+    sync_api.expect(alert).to_contain_text("Number: ")
+    sync_api.expect(alert).to_contain_text("digits 0-9")
+    sync_api.expect(card.locator("#number-image")).to_be_hidden()
+    sync_api.expect(card.get_by_role("link", name="Download PNG")).to_be_hidden()
+    sync_api.expect(card.locator("#number-seed-used")).to_have_text("")
+
+
+def test_in_my_style_writes_in_the_mu_of_the_digit_drawn(desktop: Visit) -> None:
+    """The page sends the latent mean that /v1/reconstruct gave for the drawing as the style z, and asks
+    /v1/encode nothing (the reading's mu is the digit's style under the same model)."""
+    page = desktop.page
+    card = page.locator("#number")
+    style = card.get_by_label("In my style")
+    sync_api.expect(style).to_be_disabled()  # no digit of yours yet
+    with page.expect_response(path_is("/v1/reconstruct"), timeout=UPLOAD_TIMEOUT_MS) as reading:
+        write_digit(page)
+    mu = reading.value.json()["mu"]
+    style.check()
+    sent = write_number(page)
+    assert sent["z"] == mu
+    sync_api.expect(card.locator("#number-image")).to_be_visible()
+    sync_api.expect(card.locator("#number-seed-used")).to_contain_text("keep In my style checked")
+    assert "/v1/encode" not in {urlsplit(url).path for url in desktop.requests}
+    page.get_by_role("button", name="Clear").click()
+    sync_api.expect(style).to_be_disabled()
+    sync_api.expect(style).not_to_be_checked()
+
+
+def test_fashion_does_not_write_numbers_and_a_digit_it_read_is_encoded_again(desktop: Visit) -> None:
+    """Under cvae-fashion the card is disabled with a line saying why; back under the digits, a digit that
+    cvae-fashion read gets its style from /v1/encode under the digits model."""
+    page = desktop.page
+    card = page.locator("#number")
+    write = card.get_by_role("button", name="Write", exact=True)
+    write_number(page)
+    page.get_by_label("Model").select_option("cvae-fashion")
+    sync_api.expect(card.locator("#number-unavailable")).to_be_visible()
+    sync_api.expect(card.locator("#number-unavailable")).to_contain_text("does not write numbers")
+    sync_api.expect(write).to_be_disabled()
+    sync_api.expect(card.locator("#number-image")).to_be_hidden()
+    write_digit(page)
+    sync_api.expect(card.get_by_label("In my style")).to_be_disabled()
+
+    page.get_by_label("Model").select_option("cvae-mnist")
+    sync_api.expect(card.locator("#number-unavailable")).to_be_hidden()
+    sync_api.expect(write).to_be_enabled()
+    card.get_by_label("In my style").check()
+    with page.expect_response(path_is("/v1/encode")) as encoding:
+        sent = write_number(page)
+    assert sent["z"] == encoding.value.json()["mu"]
+    assert encoding.value.json()["model"] == "cvae-mnist"
+    sync_api.expect(card.locator("#number-image")).to_be_visible()

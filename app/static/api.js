@@ -15,12 +15,14 @@ export function useApiKey(key) {
 
 export class ApiError extends Error {}
 
-export function postJSON(path, body) {
-  return request(path, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-  });
+// `fields`: what to call the body's fields in an error, in words ({ text: "Number" }); a field left out
+// keeps its name.
+export function postJSON(path, body, fields = {}) {
+  return request(
+    path,
+    { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) },
+    fields,
+  );
 }
 
 export function getJSON(path) {
@@ -35,7 +37,7 @@ export function postFile(path, file, fields = {}) {
   return request(path, { method: "POST", body: form });
 }
 
-async function request(path, init) {
+async function request(path, init, fields = {}) {
   if (apiKey) init.headers = { ...init.headers, Authorization: `Bearer ${apiKey}` };
   let response;
   try {
@@ -44,17 +46,24 @@ async function request(path, init) {
     throw new ApiError("Could not reach the service. Is it still running?");
   }
   const body = await response.json().catch(() => null);
-  if (!response.ok) throw new ApiError(describe(response.status, body?.detail));
+  if (!response.ok) throw new ApiError(describe(response.status, body?.detail, fields));
   return body;
 }
 
-function describe(status, detail) {
+function describe(status, detail, fields) {
   // 422 details are FastAPI's list of {loc, msg}; every other error has one line of text.
   const text = Array.isArray(detail)
-    ? detail.map((error) => `${error.loc.at(-1)}: ${error.msg}`).join("; ")
+    ? detail.map((error) => `${fieldName(error.loc, fields)}: ${error.msg}`).join("; ")
     : detail ?? `the service answered ${status}`;
   const reason = PLAIN_REASONS[status];
   return reason ? `${reason}: ${text}` : capitalize(text);
+}
+
+// The field's name in words where `fields` has one, also for an item of it (["body", "z", 3]); otherwise
+// the last part of its location, as the service gives it.
+function fieldName(loc, fields) {
+  const named = loc.findLast((part) => Object.hasOwn(fields, part));
+  return named === undefined ? loc.at(-1) : fields[named];
 }
 
 function capitalize(text) {

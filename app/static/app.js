@@ -1,4 +1,5 @@
-// The page: generate, explore, reconstruct and transfer, each a form or an input wired to one API call.
+// The page: generate, explore, reconstruct and transfer, and write a number, each a form or an input wired to
+// one API call.
 
 import { getJSON, postFile, postJSON, useApiKey } from "./api.js";
 import { createPad } from "./pad.js";
@@ -79,7 +80,9 @@ function showClasses(model) {
 
 async function loadModels() {
   const listing = await getJSON("/v1/models").catch(() => null); // without a key: the digits only
-  if (!listing || listing.models.length < 2) return;
+  if (!listing) return;
+  showNumberCard(listing.models.find((model) => model.name === listing.default));
+  if (listing.models.length < 2) return;
   models = listing.models;
   defaultModel = listing.default;
   $("model").replaceChildren(
@@ -90,6 +93,7 @@ async function loadModels() {
   $("model").addEventListener("change", (event) => {
     chosenModel = event.target.value === listing.default ? undefined : event.target.value;
     showClasses(models.find((m) => m.name === event.target.value));
+    showNumberCard(models.find((m) => m.name === event.target.value));
   });
 }
 
@@ -170,6 +174,7 @@ let latestAnalysis = 0;
 
 function analyse(file) {
   const analysis = ++latestAnalysis;
+  const model = chosenModel;
   withErrorsIn($("reconstruct-error"), $("reconstruct"), async () => {
     const [reading, transfer] = await Promise.all([
       postFile("/v1/reconstruct", file, { model: chosenModel }),
@@ -177,6 +182,7 @@ function analyse(file) {
     ]);
     if (analysis !== latestAnalysis) return;
     showReading(reading);
+    keepYourDigit({ file, model, mu: reading.mu });
     showImages($("transfer-images"), transfer.images, (label) => `Your style as ${className(label)}`);
   }, hideReading);
 }
@@ -184,6 +190,7 @@ function analyse(file) {
 function hideReading() {
   $("analysis").hidden = true;
   $("transfer-images").replaceChildren();
+  keepYourDigit(null);
 }
 
 function argmax(values) {
@@ -248,6 +255,88 @@ $("pad").addEventListener("drop", (event) => {
   event.preventDefault();
   if (event.dataTransfer.files.length) analyse(event.dataTransfer.files[0]);
 });
+
+// Write a number ------------------------------------------------------------------------------------------
+// In the seed's style, or in the style of the digit read in Reconstruct; only a model whose classes are the
+// digits 0 to 9 writes numbers (POST /v1/number answers any other a 422).
+
+const NUMBER_FIELDS = { text: "Number", seed: "Seed", z: "Your style", model: "Model" };
+const NUMBER_SCALE = 4; // screen pixels a pixel of the number, as the card's width allows
+
+// The digit read in Reconstruct while its reading is shown: its file, the model that read it (undefined: the
+// default) and its latent mean μ, the style "In my style" writes in. null when there is none.
+let yourDigit = null;
+// Each Write asks again; only the latest answer is shown, whatever order they arrive in.
+let latestNumber = 0;
+
+function keepYourDigit(digit) {
+  yourDigit = digit;
+  $("my-style").disabled = digit === null;
+  if (digit === null) $("my-style").checked = false;
+}
+
+function showNumberCard(model) {
+  const writes = model.class_names.length === 10 && model.class_names.every((name, i) => name === `${i}`);
+  $("number-fields").disabled = !writes;
+  $("number-unavailable").textContent = writes
+    ? ""
+    : `${model.name} does not write numbers: its classes are not the digits 0 to 9.`;
+  $("number-unavailable").hidden = writes;
+  if (writes) return;
+  latestNumber++; // an answer still on its way is not shown under this model
+  $("number-error").hidden = true;
+  clearNumber();
+}
+
+// Digits only as they are typed; a paste is taken as it is, and the service's answer says what is wrong.
+$("number-text").addEventListener("beforeinput", (event) => {
+  if (event.inputType === "insertText" && /\D/.test(event.data)) event.preventDefault();
+});
+
+function clearNumber() {
+  $("number-result").hidden = true;
+  $("number-image").removeAttribute("src");
+  $("number-seed-used").textContent = "";
+  $("number-download").hidden = true;
+}
+
+// Your digit's latent mean under the model asked: its reading's, or asked again (POST /v1/encode) when
+// another model read it.
+async function styleOf(digit) {
+  if (digit.model === chosenModel) return digit.mu;
+  return (await postFile("/v1/encode", digit.file, { model: chosenModel })).mu;
+}
+
+$("number-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const asked = ++latestNumber;
+  const text = $("number-text").value;
+  const seed = $("number-seed").value === "" ? null : Number($("number-seed").value);
+  const digit = $("my-style").checked ? yourDigit : null;
+  withErrorsIn($("number-error"), $("number"), async () => {
+    const z = digit === null ? undefined : await styleOf(digit);
+    const result = await postJSON("/v1/number", { model: chosenModel, text, seed, z }, NUMBER_FIELDS);
+    if (asked !== latestNumber) return;
+    await showNumber(result, digit !== null);
+  }, clearNumber);
+});
+
+// The number enlarged, its pixels kept square and sharp; the download is the PNG the service sent.
+async function showNumber(result, styled) {
+  const img = $("number-image");
+  img.src = pngSource(result.image);
+  const style = styled ? "your digit's style" : `the style of seed ${result.seed}`;
+  img.alt = `${result.text}, written in ${style}`;
+  $("number-result").hidden = false;
+  await img.decode();
+  img.style.width = `${NUMBER_SCALE * img.naturalWidth}px`;
+  const again = styled ? "and keep In my style checked to get this again" : "to get this again";
+  $("number-seed-used").textContent = `Seed used: ${result.seed} (enter it as the seed ${again})`;
+  const link = $("number-download");
+  link.href = img.src;
+  link.download = `number-${result.text}-seed-${result.seed}${styled ? "-my-style" : ""}.png`;
+  link.hidden = false;
+}
 
 $("api-key").addEventListener("input", (event) => useApiKey(event.target.value));
 

@@ -6,12 +6,14 @@
     with Client("http://127.0.0.1:8000") as cvae:
         sevens = cvae.sample(7, n=16, seed=42)        # sevens.images: uint8 (16, 28, 28)
         answer = cvae.reconstruct("my-digit.jpg")     # answer.digit, answer.probabilities, answer.is_digit
+        mine = cvae.number("2026", z=answer.mu)       # the number in the upload's hand; mine.boxes
 """
 
 from cvae_client.errors import CVAEError
 from cvae_client.images import ImageInput, to_pil
 from cvae_client.transport import DEFAULT_URL, AsyncClient, Client
 from cvae_client.types import (
+    Box,
     DatasetDownload,
     Decision,
     Decoded,
@@ -20,6 +22,8 @@ from cvae_client.types import (
     Loss,
     ModelInfo,
     ModelList,
+    Number,
+    NumberPNG,
     Reconstruction,
     SampleGrid,
     Samples,
@@ -29,6 +33,7 @@ from cvae_client.types import (
 __all__ = [
     "DEFAULT_URL",
     "AsyncClient",
+    "Box",
     "CVAEError",
     "Client",
     "DatasetDownload",
@@ -40,6 +45,8 @@ __all__ = [
     "Loss",
     "ModelInfo",
     "ModelList",
+    "Number",
+    "NumberPNG",
     "Reconstruction",
     "SampleGrid",
     "Samples",

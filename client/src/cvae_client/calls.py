@@ -65,6 +65,11 @@ def _read_json(parse: Callable[[Any], T]) -> Callable[[httpx.Response], T]:
     return lambda response: parse(response.json())
 
 
+def _vector(z: Latents | None) -> list[Any] | None:
+    """Latents (an array, or nested sequences of numbers) as JSON's lists of floats; None left out."""
+    return None if z is None else np.asarray(z, dtype=np.float64).tolist()
+
+
 # Generation ------------------------------------------------------------------------------------------
 
 
@@ -103,6 +108,44 @@ def sample_png(
     return Call("GET", "/v1/sample.png", read, params=params)
 
 
+class NumberOptions(TypedDict, total=False):
+    """What number() and number_png() take besides the text, each left to the service's default when not
+    given."""
+
+    seed: int | None
+    temperature: float | None
+    model: str | None
+    height: int | None
+
+
+def number(
+    text: str, *, z: Sequence[float] | np.ndarray | None = None, **options: Unpack[NumberOptions]
+) -> Call[types.Number]:
+    """`text` (1 to 16 of the digits 0-9, as a string: leading zeros count) written in one hand as one
+    image (POST /v1/number): in the style `z` (latent_dim numbers, e.g. encode()'s `mu` of your own digit),
+    else in one drawn from `seed` at `temperature`; the seed also draws each digit's small variation, so the
+    same arguments give the same image. `height` in pixels (default 28); only a model of the digits 0-9
+    writes numbers."""
+    body = _given(text=text, z=_vector(z), **options)
+    return Call("POST", "/v1/number", _read_json(types.Number.from_json), json=body)
+
+
+def number_png(text: str, **options: Unpack[NumberOptions]) -> Call[types.NumberPNG]:
+    """The same image as number() with the same arguments (no `z`: a style comes only from the seed), as
+    the PNG itself (GET /v1/number.png), with the seed and the digits' boxes from its headers."""
+    params = _given(text=text, **options)
+
+    def read(response: httpx.Response) -> types.NumberPNG:
+        headers = response.headers
+        return types.NumberPNG(
+            png=response.content,
+            seed=int(headers["X-Seed"]),
+            boxes=types.boxes_from_header(headers["X-Boxes"]),
+        )
+
+    return Call("GET", "/v1/number.png", read, params=params)
+
+
 def decode(
     z: Latents, digit: int | None = None, *, label: int | None = None, model: str | None = None
 ) -> Call[types.Decoded]:
@@ -127,7 +170,7 @@ def interpolate(
     `steps` images with both ends (POST /v1/interpolate; default 8). Give seeds or z, not both."""
     body = _given(
         seeds=None if seeds is None else list(seeds),
-        z=None if z is None else np.asarray(z, dtype=np.float64).tolist(),
+        z=_vector(z),
         steps=steps,
         temperature=temperature,
         digit=digit,

@@ -2,6 +2,7 @@
 
     cvae-client sample 7 -n 16 -o sevens.png
     cvae-client reconstruct my-digit.jpg -o reconstruction.png
+    cvae-client number 2026 --style-of my-digit.jpg
 
 The service's address comes from --url or $CVAE_URL, its API key from $CVAE_API_KEY only (an option would
 leave the key in the shell's history and in `ps`). Exit status: 0 done, 1 the service refused or could not
@@ -55,6 +56,30 @@ def sample(cvae: Client, args: argparse.Namespace) -> None:
     grid = cvae.sample_png(label=args.label, n=args.n, nrow=args.nrow, **_generation_options(args))
     args.output.write_bytes(grid.png)
     print(f"wrote {args.output}: {args.n} images, seed {grid.seed} (--seed {grid.seed} gives them again)")
+
+
+def number(cvae: Client, args: argparse.Namespace) -> None:
+    """With --style-of, in the style that /v1/encode reads from the image: its posterior mean, as the
+    service's /v1/transfer takes an upload's style."""
+    style = None if args.style_of is None else cvae.encode(args.style_of, model=args.model).mu
+    written = cvae.number(
+        args.text,
+        z=style,
+        seed=args.seed,
+        temperature=args.temperature,
+        model=args.model,
+        height=args.height,
+    )
+    # Named after the answer: the seed is the service's choice when none is given.
+    output = args.output or Path(f"number-{written.text}-seed-{written.seed}.png")
+    written.pil_image().save(output, format="PNG")
+    height, width = written.image.shape
+    hand = "" if args.style_of is None else f" in the style of {args.style_of}"
+    boxes = " ".join(",".join(map(str, box)) for box in written.boxes)
+    print(
+        f"wrote {output}: {written.text}{hand} ({width}x{height}), seed {written.seed} "
+        f"(--seed {written.seed} gives it again); boxes {boxes}"
+    )
 
 
 def _generation_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -222,6 +247,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     grid.add_argument("--nrow", type=int, help="images per row (default: a square grid)")
     grid.add_argument("-o", "--output", type=Path, default=Path("samples.png"), help="(default: samples.png)")
     _model_option(grid)
+
+    writing = _command(commands, "number", number, "a number written in one hand, as one PNG")
+    writing.add_argument("text", help="1 to 16 of the digits 0-9, e.g. 2026 (leading zeros are written)")
+    writing.add_argument(
+        "--seed", type=int, help="the same seed gives the same image: style and variation (default: random)"
+    )
+    writing.add_argument("--temperature", type=float, help="scales the prior's spread (default: 1)")
+    writing.add_argument("--height", type=int, help="pixels, 28 to 224 (default: 28)")
+    writing.add_argument(
+        "--style-of",
+        type=_existing_file,
+        metavar="IMAGE",
+        help="in the style of a digit of your own, an image file (default: a style drawn from the seed)",
+    )
+    writing.add_argument(
+        "-o", "--output", type=Path, help="(default: number-TEXT-seed-SEED.png, in the current directory)"
+    )
+    _model_option(writing)
 
     upload = _command(commands, "reconstruct", reconstruct, "read an image, and reconstruct it")
     _upload_options(upload)

@@ -86,6 +86,8 @@ class _Endpoints:
     sample_png = Endpoint(calls.sample_png)
     decode = Endpoint(calls.decode)
     interpolate = Endpoint(calls.interpolate)
+    number = Endpoint(calls.number)
+    number_png = Endpoint(calls.number_png)
     reconstruct = Endpoint(calls.reconstruct)
     encode = Endpoint(calls.encode)
     transfer = Endpoint(calls.transfer)

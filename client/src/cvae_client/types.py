@@ -110,15 +110,67 @@ class Samples(Answer, ImageBatch):
 
 
 @result
-class SampleGrid(Result):
-    """/v1/sample.png: one PNG grid (2-pixel black gutters), with the seed and draws from its headers."""
+class PNGAnswer(Result):
+    """An answer that is a PNG itself, kept as the service's bytes (to write to a file as they are); what
+    else it says comes from its headers."""
 
     png: bytes = field(repr=False)
-    seed: int
-    draws: int
 
     def image(self) -> Image.Image:
         return to_pil(decode_png(self.png))
+
+
+@result
+class SampleGrid(PNGAnswer):
+    """/v1/sample.png: one PNG grid (2-pixel black gutters), with the seed and draws from its headers."""
+
+    seed: int
+    draws: int
+
+
+# A digit's ink in pixels, (x0, y0, x1, y1) with x1 and y1 exclusive: the box Pillow's crop() takes.
+Box = tuple[int, int, int, int]
+
+
+def _box(values: Any) -> Box:
+    x0, y0, x1, y1 = (int(value) for value in values)  # a ValueError unless four: not the answer expected
+    return x0, y0, x1, y1
+
+
+def _boxes(values: Any) -> tuple[Box, ...]:
+    return tuple(_box(each) for each in values)
+
+
+def boxes_from_header(text: str) -> tuple[Box, ...]:
+    """X-Boxes of /v1/number.png, `x0,y0,x1,y1;x0,y0,x1,y1;...`, as the JSON answer's `boxes` are read."""
+    return _boxes(box.split(",") for box in text.split(";"))
+
+
+@result
+class Number(JSONAnswer):
+    """/v1/number: `image` uint8 (height, width), the whole number white on black, and `boxes`, each
+    digit's ink left to right (`pil_image().crop(box)` cuts one out). `z` is the style it is written in:
+    the same `z` and `seed` (which also draws each digit's small variation) write it the same again."""
+
+    model: str = _read(str)
+    text: str = _read(str)
+    seed: int = _read(int)
+    temperature: float = _read(float)
+    height: int = _read(int)
+    image: np.ndarray = _read(decode_base64_png)
+    z: np.ndarray = _read(_floats)
+    boxes: tuple[Box, ...] = _read(_boxes)
+
+    def pil_image(self) -> Image.Image:
+        return to_pil(self.image)
+
+
+@result
+class NumberPNG(PNGAnswer):
+    """/v1/number.png: the number as one PNG, with the seed and the digits' boxes from its headers."""
+
+    seed: int
+    boxes: tuple[Box, ...]
 
 
 @result
