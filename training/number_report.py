@@ -5,6 +5,8 @@ drawn from numpy's generator of (seed, i), its style the seed's first latent. Ea
 the number and set in a 28x28 frame by its centre of mass (as MNIST centres its digits); then
 - legibility: the share of digits the project's classifier reads as the digit asked for (the issue's bar:
   98%);
+- beside it, the same digits each drawn from a latent of its own (no shared style, no variation), read
+  the same way, uncut: what the model's samples give;
 - one hand: q(z|x, digit)'s mean of every cut digit; the mean distance between two digits of one number,
   over that between two digits of different numbers (different seeds, so different writers). 1 would be
   four /v1/sample calls; the lower, the more the digits of a number share one writer's style.
@@ -91,6 +93,9 @@ def number_report(
     read = classifier(x).argmax(dim=1)
     right = read == y
     mu, _ = cvae.encode(x, y)
+    apart = LatentStream(cvae, seed, len(y), temperature).take(len(y))
+    apart_tiles = torch.from_numpy(to_uint8(cvae.images(apart, y))).float().div(255)[:, None]
+    apart_right = classifier(apart_tiles).argmax(dim=1) == y
     within, across = one_hand_ratio(mu, owner)
     return {
         "numbers": count,
@@ -102,6 +107,7 @@ def number_report(
         "read_right_by_digit": {
             str(digit): round(right[y == digit].float().mean().item(), 4) for digit in range(10)
         },
+        "read_right_each_digit_its_own_latent": round(apart_right.float().mean().item(), 4),
         "encoding_distance_within_number": round(within, 4),
         "encoding_distance_across_numbers": round(across, 4),
         "one_hand_ratio": round(within / across, 4),
