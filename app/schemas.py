@@ -53,7 +53,10 @@ Label = Annotated[
 ]
 # An enum of the served models' names in the served schema.
 MODEL_NAMES = {LIMIT_KEY: "model_names"}
+# An enum of the served models that write numbers: those whose classes are the digits.
+NUMBER_MODELS = {LIMIT_KEY: "number_models"}
 MODEL_DESCRIPTION = "which served model (GET /v1/models); left out, the default model"
+NUMBER_MODEL_DESCRIPTION = f"{MODEL_DESCRIPTION}; only a model whose classes are the digits writes numbers"
 ModelName = Annotated[
     str, Field(min_length=1, max_length=200, description=MODEL_DESCRIPTION, json_schema_extra=MODEL_NAMES)
 ]
@@ -213,6 +216,8 @@ NumberText = Annotated[
     ),
 ]
 HEIGHT_BOUNDS: dict[str, Any] = {"ge": MIN_HEIGHT, "le": MAX_HEIGHT}
+# A written number's digits, as GET /v1/dataset's min_length and max_length ask them.
+LENGTH_BOUNDS: dict[str, Any] = {"ge": 1, "le": MAX_DIGITS}
 HEIGHT_DESCRIPTION = f"the image's height in pixels, {MIN_HEIGHT} (as MNIST's digits) to {MAX_HEIGHT}"
 Box = Annotated[
     list[int],
@@ -229,7 +234,15 @@ class NumberRequest(RequestBody):
     from a given style z (the `mu` that /v1/encode gave for a digit of your own)."""
 
     text: NumberText
-    model: ModelName = Field(None)
+    model: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=200,
+            description=NUMBER_MODEL_DESCRIPTION,
+            json_schema_extra=NUMBER_MODELS,
+        ),
+    ] = Field(None)
     seed: Seed | None = Field(
         None, description="the same seed gives the same image; it also draws each digit's small variation"
     )

@@ -1,7 +1,8 @@
 """The files of a synthetic dataset (model/synthetic.py) as bytes, made piece by piece as the images come,
 so that neither cvae-generate nor GET /v1/dataset holds more than a chunk: MNIST's IDX pair, one .npz, or a
-PNG per image in a folder per class; datasheet.json, which says what made them; and the tar that carries the
-IDX pair and the datasheet as one download.
+PNG per image in a folder per class; the same for a set of written numbers (model/number_sets.py): one .npz,
+or a PNG per number and labels.tsv; datasheet.json, which says what made them; and the tar that carries the
+files and the datasheet as one download.
 
 An encoder yields (file name, bytes) pieces, each file's pieces together and in order. Nothing in them
 depends on the time or the machine, so the same images always make the same bytes.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import re
 import struct
 import tarfile
@@ -26,15 +28,24 @@ import torch
 
 from model.checkpoint import Checkpoint, model_name
 from model.images import png_bytes
+from model.number_sets import NumberChunk, NumberSet
+from model.numbers import TILE
 from model.synthetic import Chunk, Synthesis
 
 DatasetFormat = Literal["idx", "npz", "png"]
 FORMATS: tuple[DatasetFormat, ...] = get_args(DatasetFormat)
+# A number's image is as wide as its digits: no IDX, whose images are all of one size.
+NumberFormat = Literal["npz", "png"]
+NUMBER_FORMATS: tuple[NumberFormat, ...] = get_args(NumberFormat)
 # MNIST's own names for its training files: loaders of MNIST read these as they are.
 IMAGES_FILE = "train-images-idx3-ubyte"
 LABELS_FILE = "train-labels-idx1-ubyte"
 NPZ_FILE = "dataset.npz"
 DATASHEET_FILE = "datasheet.json"
+# A set of numbers as PNGs: images/<index>.png, and one line "<path>\t<text>" a number, no header: the
+# ground-truth form that PaddleOCR's and deep-text-recognition-benchmark's recognisers read.
+NUMBER_IMAGES = "images"
+TEXT_LABELS_FILE = "labels.tsv"
 IDX_UBYTE = 0x08  # the data type code of unsigned bytes, the only one MNIST uses
 # Every zip member's time: the earliest a zip can record, the same on every run.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -45,6 +56,25 @@ ORDER = (
     "stream (seeded from the seed and the label), so a class's first N images are the same for any "
     "per_class >= N"
 )
+NUMBER_ORDER = (
+    "number i is drawn from numpy's generator of SeedSequence((seed, i)): its length (uniform in "
+    "min_length..max_length), its digits (each uniform in 0-9, leading zeros included) and its style seed; "
+    "so the first K numbers are the same for any numbers >= K"
+)
+NUMBER_STYLE = (
+    "number i is what POST /v1/number writes for its text and style seed (the npz's seeds) at this "
+    "temperature, 28 pixels high: one style z, the first latent /v1/sample draws for that seed, and each "
+    "digit's small variation (its z's step, scale, slant, baseline, the gap before it) drawn from the seed"
+)
+PIXELS = "uint8, white on black (0 background, 255 ink), as the API's PNGs"
+NUMBER_LOADING: dict[str, str] = {
+    "npz": f"numpy.load('{NPZ_FILE}', allow_pickle=False): number i is images[i, :, :widths[i]] (black to "
+    "the right of it), its text labels[i], its digits' boxes boxes[i, :len(labels[i])] ([x0, y0, x1, y1], "
+    "x1 and y1 exclusive; -1 past its digits)",
+    "png": f"{TEXT_LABELS_FILE}: one line per number, '<path>\\t<text>', no header, paths relative to this "
+    "folder (PaddleOCR's and deep-text-recognition-benchmark's ground-truth form); "
+    f"{NUMBER_IMAGES}/<index>.png, 28 pixels high and as wide as the number",
+}
 
 Piece = tuple[str, bytes]
 
@@ -70,10 +100,25 @@ def encode(format: str, synthesis: Synthesis, chunks: Iterable[Chunk] | None = N
     if format == "idx":
         return _idx_pieces(chunks, synthesis.labels(), synthesis.image_shape)
     if format == "npz":
-        return _npz_pieces(chunks, synthesis.labels(), synthesis.image_shape, synthesis.class_names)
+        labels, class_names = synthesis.labels(), np.array(synthesis.class_names, dtype=str)
+        images = (chunk.tiles for chunk in chunks)
+        shape = (len(labels), *synthesis.image_shape)
+        return _npz_pieces(shape, images, lambda: {"labels": labels, "class_names": class_names})
     if format == "png":
         return _png_pieces(chunks, synthesis.class_names, synthesis.spec.per_class)
     raise ValueError(f"unknown format {format!r} (expected one of {', '.join(FORMATS)})")
+
+
+def encode_numbers(
+    format: str, number_set: NumberSet, chunks: Iterable[NumberChunk] | None = None
+) -> Iterator[Piece]:
+    """The set of numbers' files in `format` (npz or png), from `chunks` (default: the set itself)."""
+    chunks = number_set if chunks is None else chunks
+    if format == "npz":
+        return _number_npz_pieces(chunks, number_set)
+    if format == "png":
+        return _number_png_pieces(chunks, number_set.size)
+    raise ValueError(f"numbers come as {' or '.join(NUMBER_FORMATS)}, not {format!r}")
 
 
 def _idx_pieces(chunks: Iterable[Chunk], labels: np.ndarray, image_shape: tuple[int, int]) -> Iterator[Piece]:
@@ -121,25 +166,58 @@ def _zip_member(name: str, size: int) -> zipfile.ZipInfo:
 
 
 def _npz_pieces(
-    chunks: Iterable[Chunk], labels: np.ndarray, image_shape: tuple[int, int], class_names: list[str]
+    shape: tuple[int, ...], images: Iterable[np.ndarray], arrays: Callable[[], dict[str, np.ndarray]]
 ) -> Iterator[Piece]:
-    """One uncompressed .npz that numpy.load reads: images (N, H, W) uint8, labels (N,) uint8 and
-    class_names (K,) str. zipfile writes it into a sink without seek, so it puts each member's CRC and size
-    after its data (a data descriptor) and the images can be sent as they come."""
+    """One uncompressed .npz that numpy.load reads without pickle: `images`, uint8 of `shape`, from its
+    blocks of rows as they come, then the arrays that arrays() gives once they are all written (the labels,
+    which a set of numbers learns as it goes). zipfile writes it into a sink without seek, so it puts each
+    member's CRC and size after its data (a data descriptor) and the images can be sent as they come."""
     sink = _Sink()
-    header = _npy_header((len(labels), *image_shape))
+    header = _npy_header(shape)
     with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED) as archive:
-        size = len(header) + len(labels) * image_shape[0] * image_shape[1]
-        with archive.open(_zip_member("images.npy", size), "w") as member:
+        with archive.open(_zip_member("images.npy", len(header) + math.prod(shape)), "w") as member:
             member.write(header)
-            for chunk in chunks:
-                member.write(np.ascontiguousarray(chunk.tiles).tobytes())
+            for rows in images:
+                member.write(np.ascontiguousarray(rows).tobytes())
                 yield NPZ_FILE, sink.take()
-        for name, array in (("labels", labels), ("class_names", np.array(class_names, dtype=str))):
+        for name, array in arrays().items():
             data = _npy(array)
             with archive.open(_zip_member(f"{name}.npy", len(data)), "w") as member:
                 member.write(data)
     yield NPZ_FILE, sink.take()
+
+
+def _number_npz_pieces(chunks: Iterable[NumberChunk], number_set: NumberSet) -> Iterator[Piece]:
+    """dataset.npz: images (N, 28, W) uint8, each number at the left of its row, black to the right (W:
+    the widest the longest can be), widths (N,) int32, labels (N,) str, boxes (N, max_length, 4) int32 (-1
+    past a number's digits) and seeds (N,) int64, each number's style seed."""
+    spec = number_set.spec
+    texts: list[str] = []
+    seeds: list[int] = []
+    widths: list[int] = []
+    boxes = np.full((spec.count, spec.max_length, 4), -1, dtype=np.int32)
+
+    def rows() -> Iterator[np.ndarray]:
+        for chunk in chunks:
+            padded = np.zeros((len(chunk), TILE, spec.width), dtype=np.uint8)
+            for row, (number, written) in enumerate(zip(chunk.numbers, chunk.written, strict=True)):
+                width = written.image.shape[1]
+                padded[row, :, :width] = written.image
+                boxes[len(texts), : len(number.text)] = written.boxes
+                texts.append(number.text)
+                seeds.append(number.style_seed)
+                widths.append(width)
+            yield padded
+
+    def arrays() -> dict[str, np.ndarray]:
+        return {
+            "labels": np.array(texts, dtype=f"<U{spec.max_length}"),
+            "widths": np.array(widths, dtype=np.int32),
+            "boxes": boxes,
+            "seeds": np.array(seeds, dtype=np.int64),
+        }
+
+    return _npz_pieces((spec.count, TILE, spec.width), rows(), arrays)
 
 
 def safe_name(text: str) -> str:
@@ -154,15 +232,31 @@ def class_folder(label: int, name: str, num_classes: int) -> str:
     return f"{label:0{len(str(num_classes - 1))}d}_{safe_name(name)}"
 
 
+def _png_name(index: int, count: int) -> str:
+    """A PNG's name by its index among `count`, zero-padded to at least five digits, so that names sort in
+    order and stay the same for any count up to 100,000."""
+    return f"{index:0{max(5, len(str(count - 1)))}d}.png"
+
+
 def _png_pieces(chunks: Iterable[Chunk], class_names: list[str], per_class: int) -> Iterator[Piece]:
-    """<class folder>/<index in its class>.png, the index zero-padded to at least five digits."""
+    """<class folder>/<index in its class>.png."""
     folders = [class_folder(label, name, len(class_names)) for label, name in enumerate(class_names)]
-    digits = max(5, len(str(per_class - 1)))
     written = [0] * len(class_names)
     for chunk in chunks:
         for tile in chunk.tiles:
-            yield f"{folders[chunk.label]}/{written[chunk.label]:0{digits}d}.png", png_bytes(tile)
+            yield f"{folders[chunk.label]}/{_png_name(written[chunk.label], per_class)}", png_bytes(tile)
             written[chunk.label] += 1
+
+
+def _number_png_pieces(chunks: Iterable[NumberChunk], count: int) -> Iterator[Piece]:
+    """images/<index>.png, each number as wide as it is written, then labels.tsv."""
+    lines: list[str] = []
+    for chunk in chunks:
+        for number, written in zip(chunk.numbers, chunk.written, strict=True):
+            path = f"{NUMBER_IMAGES}/{_png_name(len(lines), count)}"
+            yield path, png_bytes(written.image)
+            lines.append(f"{path}\t{number.text}\n")
+    yield TEXT_LABELS_FILE, "".join(lines).encode()
 
 
 def with_datasheet(
@@ -194,12 +288,9 @@ def provenance(
     cvae: Checkpoint, classifier: Checkpoint | None, device: torch.device, block_rows: int
 ) -> dict[str, Any]:
     """What a datasheet says of what made the images (cvae-generate and GET /v1/dataset alike): the model,
-    the classifier that judged them, and the runtime the bytes depend on."""
-    return {
-        "model": checkpoint_record(cvae),
-        "classifier": None if classifier is None else checkpoint_record(classifier),
-        "runtime": {"device": str(device), "block_rows": block_rows},
-    }
+    the classifier that judged them when there is one, and the runtime the bytes depend on."""
+    made = {"model": checkpoint_record(cvae), "runtime": {"device": str(device), "block_rows": block_rows}}
+    return made if classifier is None else {**made, "classifier": checkpoint_record(classifier)}
 
 
 def datasheet(
@@ -208,9 +299,9 @@ def datasheet(
     format: str,
     files: dict[str, Any],
     model: dict[str, Any],
-    classifier: dict[str, Any] | None,
     runtime: dict[str, Any],
     origin: dict[str, Any],
+    classifier: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What made the dataset and what it holds: the model (provenance), the classifier when
     min_confidence chose the images, the arguments, each class's count and draws, the files and their
@@ -228,7 +319,7 @@ def datasheet(
         "per_class": spec.per_class,
         "images": synthesis.size,
         "image_size": list(synthesis.image_shape),
-        "pixels": "uint8, white on black (0 background, 255 ink), as the API's PNGs",
+        "pixels": PIXELS,
         "order": ORDER,
         "class_names": synthesis.class_names,
         "classes": [
@@ -236,6 +327,41 @@ def datasheet(
             for label, (name, draws) in enumerate(zip(synthesis.class_names, synthesis.draws, strict=True))
         ],
         "format": format,
+        "files": files,
+        **runtime,
+        **origin,
+    }
+
+
+def number_datasheet(
+    number_set: NumberSet,
+    *,
+    format: str,
+    files: dict[str, Any],
+    model: dict[str, Any],
+    runtime: dict[str, Any],
+    origin: dict[str, Any],
+) -> dict[str, Any]:
+    """What made a set of numbers and what it holds, as datasheet() says it of a dataset of each class:
+    the model, the arguments, how each number is drawn and written, the files, how to load them, `runtime`
+    and `origin`."""
+    spec = number_set.spec
+    return {
+        "description": "synthetic images of numbers, each written by a conditional VAE in a hand of its own "
+        "(model/numbers.py), labelled with the digits written",
+        "model": model,
+        "seed": spec.seed,
+        "temperature": spec.temperature,
+        "numbers": spec.count,
+        "min_length": spec.min_length,
+        "max_length": spec.max_length,
+        "image_height": TILE,
+        "max_width": spec.width,
+        "pixels": PIXELS,
+        "order": NUMBER_ORDER,
+        "style": NUMBER_STYLE,
+        "format": format,
+        "load": NUMBER_LOADING[format],
         "files": files,
         **runtime,
         **origin,

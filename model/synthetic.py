@@ -34,6 +34,15 @@ Decode = Callable[[Tensor, Tensor], np.ndarray]
 Judge = Callable[[Tensor, Tensor], Judged]
 
 
+def check_seed_and_temperature(seed: int, temperature: float) -> None:
+    """What every synthetic dataset asks of its seed and temperature (the digits' and the numbers'); raises
+    ValueError."""
+    if seed < 0:
+        raise ValueError(f"seed must be at least 0 (got {seed})")
+    if not 0 < temperature <= MAX_TEMPERATURE:
+        raise ValueError(f"temperature must be > 0 and <= {MAX_TEMPERATURE:g} (got {temperature})")
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """What a dataset asks for: per_class images of every class, from `seed`'s streams at `temperature`,
@@ -47,10 +56,7 @@ class DatasetSpec:
     def __post_init__(self) -> None:
         if self.per_class < 1:
             raise ValueError(f"per class must be at least 1 (got {self.per_class})")
-        if self.seed < 0:
-            raise ValueError(f"seed must be at least 0 (got {self.seed})")
-        if not 0 < self.temperature <= MAX_TEMPERATURE:
-            raise ValueError(f"temperature must be > 0 and <= {MAX_TEMPERATURE:g} (got {self.temperature})")
+        check_seed_and_temperature(self.seed, self.temperature)
         if self.min_confidence is not None and not 0 <= self.min_confidence <= 1:
             raise ValueError(f"min confidence must be between 0 and 1 (got {self.min_confidence})")
 

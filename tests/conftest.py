@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from robustness import Recorder
 
 from app.main import create_app
-from model.checkpoint import save_checkpoint
+from model.checkpoint import load_checkpoint, save_checkpoint
 from model.classifier import DigitClassifier
 from model.config import ClassifierConfig, CVAEConfig
 from model.cvae import CVAE
@@ -86,3 +86,20 @@ def cli_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for variable in ("CVAE_CHECKPOINT", "CVAE_CLASSIFIER", "CVAE_DEVICE", "CVAE_WORKERS"):
         monkeypatch.setenv(variable, "")
         monkeypatch.delenv(variable)
+
+
+@pytest.fixture(scope="module")
+def clothes_client(
+    tiny_checkpoints: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """The tiny models, and beside them the tiny CVAE again under classes that are not digits."""
+    cvae, classifier = tiny_checkpoints
+    clothes = tmp_path_factory.mktemp("clothes") / "cvae"
+    loaded = load_checkpoint(cvae, "cvae")
+    names = [f"garment {i}" for i in range(10)]
+    save_checkpoint(
+        clothes, loaded.model, {"name": "tiny-clothes", "data": {"name": "tiny", "class_names": names}}
+    )
+    extra = [{"checkpoint": clothes, "classifier": classifier}]
+    with TestClient(create_app(tiny_settings(tiny_checkpoints, extra_models=extra))) as started:
+        yield started

@@ -4,15 +4,10 @@ image, a given style is the one written in, and what is not a number is a 422 th
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from app_support import LATENT_DIM, decode_png, tiny_settings
+from app_support import LATENT_DIM, decode_png
 from fastapi.testclient import TestClient
-
-from app.main import create_app
-from model.checkpoint import load_checkpoint, save_checkpoint
 
 
 def number(client: TestClient, **body: object) -> dict:
@@ -102,29 +97,16 @@ def test_the_png_route_refuses_what_is_not_a_number(client: TestClient) -> None:
     assert client.get("/v1/number.png").status_code == 422
 
 
-@pytest.fixture(scope="module")
-def clothes_client(
-    tiny_checkpoints: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[TestClient]:
-    """The tiny models, and beside them the tiny CVAE again under classes that are not digits."""
-    cvae, classifier = tiny_checkpoints
-    clothes = tmp_path_factory.mktemp("clothes") / "cvae"
-    loaded = load_checkpoint(cvae, "cvae")
-    names = [f"garment {i}" for i in range(10)]
-    save_checkpoint(
-        clothes, loaded.model, {"name": "tiny-clothes", "data": {"name": "tiny", "class_names": names}}
-    )
-    extra = [{"checkpoint": clothes, "classifier": classifier}]
-    with TestClient(create_app(tiny_settings(tiny_checkpoints, extra_models=extra))) as started:
-        yield started
-
-
 def test_a_model_whose_classes_are_not_digits_does_not_write_numbers(clothes_client: TestClient) -> None:
     error = refusal(clothes_client, {"text": "12", "model": "tiny-clothes"})
     assert error["loc"] == ["body", "model"] and "does not write digits" in error["msg"]
     response = clothes_client.get("/v1/number.png", params={"text": "12", "model": "tiny-clothes"})
     assert response.status_code == 422 and "garment 0" in response.json()["detail"][0]["msg"]
     assert number(clothes_client, text="12", seed=0)["model"] == "tiny-cvae"
+    schema = clothes_client.get("/openapi.json").json()
+    assert schema["components"]["schemas"]["NumberRequest"]["properties"]["model"]["enum"] == ["tiny-cvae"]
+    (query,) = [p for p in schema["paths"]["/v1/number.png"]["get"]["parameters"] if p["name"] == "model"]
+    assert query["schema"]["enum"] == ["tiny-cvae"]
 
 
 def test_written_digits_are_counted(client: TestClient) -> None:

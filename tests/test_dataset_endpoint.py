@@ -1,5 +1,5 @@
-"""GET /v1/dataset: a streamed download of the bytes cvae-generate writes for the same arguments, capped by
-CVAE_MAX_DATASET_PER_CLASS, with the service's usual errors."""
+"""GET /v1/dataset: a streamed download of the bytes cvae-generate writes for the same arguments, images of
+each class or written numbers, capped by CVAE_MAX_DATASET_PER_CLASS, with the service's usual errors."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from app_support import tiny_settings
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from model.dataset_files import DATASHEET_FILE, IMAGES_FILE, LABELS_FILE, NPZ_FILE
+from model.dataset_files import DATASHEET_FILE, IMAGES_FILE, LABELS_FILE, NPZ_FILE, TEXT_LABELS_FILE
 from training.commands.generate import main as generate
 from training.idx import read_idx
 
 CAP = 6
+# The tiny models, and the tiny CVAE again beside them under classes that are not digits (a fixture).
 
 
 @pytest.fixture(scope="module")
@@ -122,13 +123,112 @@ def test_per_class_over_the_cap_is_a_422_naming_it(client: TestClient) -> None:
     assert download(client, per_class=CAP, seed=0)
     parameters = client.get("/openapi.json").json()["paths"]["/v1/dataset"]["get"]["parameters"]
     per_class = next(p for p in parameters if p["name"] == "per_class")
-    assert per_class["required"] and per_class["schema"]["maximum"] == CAP
+    assert not per_class["required"] and per_class["schema"]["maximum"] == CAP  # per_class or numbers
+
+
+# Written numbers: numbers, min_length and max_length.
+
+
+def test_numbers_npz_is_the_file_cvae_generate_writes(
+    client: TestClient, tiny_checkpoints, tmp_path: Path
+) -> None:
+    query = {"numbers": 5, "seed": 6, "temperature": 0.7, "max_length": 6}
+    response = client.get("/v1/dataset", params=query)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert response.headers["content-disposition"] == 'attachment; filename="tiny-cvae-seed6-5-numbers.npz"'
+    options = ["--numbers", "5", "--seed", "6", "--max-length", "6", "--format", "npz"]
+    same = cli(client, tiny_checkpoints, tmp_path / "same", *options, "--temperature", "0.7")
+    assert (same / NPZ_FILE).read_bytes() == response.content
+    other = cli(client, tiny_checkpoints, tmp_path / "other", *options)
+    assert (other / NPZ_FILE).read_bytes() != response.content
+    with np.load(io.BytesIO(response.content), allow_pickle=False) as npz:
+        assert npz["images"].shape[:2] == (5, 28) and all(1 <= len(text) <= 6 for text in npz["labels"])
+
+
+def test_numbers_png_is_a_tar_of_the_files_cvae_generate_writes(
+    client: TestClient, tiny_checkpoints, tmp_path: Path
+) -> None:
+    response = client.get("/v1/dataset", params={"numbers": 4, "seed": 2, "min_length": 3, "format": "png"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/x-tar"
+    assert response.headers["content-disposition"].endswith('filename="tiny-cvae-seed2-4-numbers.tar"')
+    out = cli(
+        client, tiny_checkpoints, tmp_path / "png", "--numbers", "4", "--seed", "2", "--min-length", "3"
+    )
+    pngs = [f"images/{i:05d}.png" for i in range(4)]
+    with tarfile.open(fileobj=io.BytesIO(response.content)) as tar:
+        assert tar.getnames() == [*pngs, TEXT_LABELS_FILE, DATASHEET_FILE]
+        files = {name: tar.extractfile(name).read() for name in tar.getnames()}
+    for name in [*pngs, TEXT_LABELS_FILE]:
+        assert files[name] == (out / name).read_bytes()
+    served, written = json.loads(files[DATASHEET_FILE]), json.loads((out / DATASHEET_FILE).read_text())
+    assert served["request"] == (
+        "GET /v1/dataset?numbers=4&min_length=3&max_length=8&format=png&model=tiny-cvae&seed=2"
+        "&temperature=1.0"
+    )
+    del written["command"], served["request"]
+    assert served == written
+
+
+def test_each_number_is_what_v1_number_writes_for_its_text_and_seed(client: TestClient) -> None:
+    """The set's seeds are style seeds: /v1/number.png with a number's text and seed gives its PNG."""
+    with np.load(io.BytesIO(download(client, numbers=3, seed=5)), allow_pickle=False) as npz:
+        texts, seeds = npz["labels"].tolist(), npz["seeds"].tolist()
+    with tarfile.open(fileobj=io.BytesIO(download(client, numbers=3, seed=5, format="png"))) as tar:
+        for i, (text, seed) in enumerate(zip(texts, seeds, strict=True)):
+            response = client.get("/v1/number.png", params={"text": text, "seed": seed})
+            assert response.content == tar.extractfile(f"images/{i:05d}.png").read()
+
+
+def test_numbers_of_a_model_that_does_not_write_digits_is_a_422(clothes_client: TestClient) -> None:
+    response = clothes_client.get("/v1/dataset", params={"numbers": 2, "model": "tiny-clothes"})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["query", "model"] and "does not write digits" in error["msg"]
+    assert (
+        clothes_client.get("/v1/dataset", params={"per_class": 1, "model": "tiny-clothes"}).status_code == 200
+    )
+
+
+@pytest.mark.parametrize(
+    "query, field, words",
+    [
+        ({"numbers": 2, "per_class": 2}, "per_class", "per_class: for images of each class"),
+        (
+            {"numbers": 2, "per_class": 2, "min_confidence": 0.5},
+            "per_class",
+            "per_class and min_confidence: for images of each class, not with numbers",
+        ),
+        (
+            {"numbers": 2, "min_confidence": 0.5},
+            "min_confidence",
+            "min_confidence: for images of each class, not with numbers",
+        ),
+        ({"numbers": 2, "format": "idx"}, "format", "numbers comes as npz or png"),
+        ({"per_class": 2, "min_length": 2}, "min_length", "min_length: only with numbers"),
+        ({"numbers": 2, "min_length": 5, "max_length": 4}, "min_length", "got 5 to 4"),
+        ({"numbers": 2, "min_length": 9}, "min_length", "got 9 to 8"),
+        ({"numbers": 8, "max_length": 8}, "numbers", f"at most {10 * CAP} digits"),
+        ({"numbers": 2, "max_length": 17}, "max_length", "less than or equal to 16"),
+        ({"numbers": 0}, "numbers", "greater than or equal to 1"),
+    ],
+)
+def test_a_numbers_query_of_the_wrong_kind_is_a_422_naming_the_fields(
+    client: TestClient, query: dict, field: str, words: str
+) -> None:
+    response = client.get("/v1/dataset", params=query)
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["query", field] and words in error["msg"], error
+    assert download(client, numbers=2 * CAP, max_length=5, seed=0)  # 60 digits: at the cap
 
 
 @pytest.mark.parametrize(
     "query, status, field",
     [
         ({}, 422, "per_class"),
+        ({"format": "idx"}, 422, "per_class"),
         ({"per_class": 0}, 422, "per_class"),
         ({"per_class": 2, "format": "png"}, 422, "format"),
         ({"per_class": 2, "temperature": 0}, 422, "temperature"),

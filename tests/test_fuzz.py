@@ -70,9 +70,13 @@ def test_the_leak_check_fails_on_internals(text: str) -> None:
         ("/v1/sample", 422, [{"loc": ["body", "n"], "msg": "only 2 of the 4 images ..."}], False),
         ("/v1/decode", 422, [{"loc": ["body", "min_confidence"], "msg": "only 2 of the 4 ..."}], False),
         ("/v1/sample", 500, "internal server error", False),
+        ("/v1/dataset", 422, [{"loc": ["query", "per_class"], "msg": "per_class: only with numbers"}], True),
+        ("/v1/dataset", 422, [{"loc": ["query", "model"], "msg": "model x does not write digits"}], True),
+        ("/v1/number", 422, [{"loc": ["body", "model"], "msg": "model x does not write digits"}], False),
+        ("/v1/dataset", 422, [{"loc": ["query", "per_class"], "msg": "Input should be ..."}], False),
     ],
 )
-def test_only_an_unmet_min_confidence_is_a_schema_valid_422(
+def test_only_an_unmet_min_confidence_or_a_documented_combination_is_a_schema_valid_422(
     path: str, status: int, detail: object, accepted: bool
 ) -> None:
     from tests import fuzz_hooks

@@ -1,18 +1,18 @@
 """`cvae-generate`: a labelled synthetic dataset from a CVAE checkpoint, as MNIST's IDX files, one .npz or
-PNGs by class, with datasheet.json; the same images, byte for byte, as GET /v1/dataset gives for the same
-arguments (docs/dataset.md)."""
+PNGs by class, or a set of written numbers as one .npz or PNGs and labels.tsv, with datasheet.json; the same
+images, byte for byte, as GET /v1/dataset gives for the same arguments (docs/dataset.md)."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -30,9 +30,12 @@ from model.checkpoint import (
 from model.cvae import CVAE
 from model.dataset_files import (
     DatasetFormat,
+    NumberFormat,
     Piece,
     datasheet,
     encode,
+    encode_numbers,
+    number_datasheet,
     provenance,
     with_datasheet,
 )
@@ -40,7 +43,9 @@ from model.device import resolve_device, use_deterministic_kernels
 from model.images import to_uint8
 from model.inference import DEFAULT_BLOCK_ROWS, cvae_inference_form, inference_form
 from model.legible import Judged, judge
-from model.synthetic import Chunk, DatasetSpec, Synthesis
+from model.number_sets import NumberSet, NumberSetSpec
+from model.numbers import TILE, writes_numbers
+from model.synthetic import DatasetSpec, Synthesis
 from training.output import OutputDirectoryError, check_output_directory
 
 PROG = "cvae-generate"
@@ -49,6 +54,8 @@ DRAWS_PER_IMAGE = 100
 MIN_DRAWS = 4096
 # What one PNG costs on disk: a file takes at least a block.
 PNG_FILE_BYTES = 4096
+
+Chunked = TypeVar("Chunked")
 
 
 def paired_classifier(checkpoint: str | Path) -> Path:
@@ -90,12 +97,15 @@ def _judge(cvae: CVAE, classifier: nn.Module, device: torch.device, labels: Tens
     return judge(cvae, classifier, z.to(device, torch.float32), labels.to(device))
 
 
-def _progress(chunks: Iterable[Chunk], total: int) -> Iterator[Chunk]:
-    """`chunks`, counted on a progress bar while stderr is a terminal (none in logs and pipes)."""
-    with tqdm(total=total, unit="image", desc=PROG, disable=None) as bar:
+def _progress(
+    chunks: Iterable[Chunked], total: int, size: Callable[[Chunked], int], unit: str
+) -> Iterator[Chunked]:
+    """`chunks`, their `size`s counted on a progress bar while stderr is a terminal (none in logs and
+    pipes)."""
+    with tqdm(total=total, unit=unit, desc=PROG, disable=None) as bar:
         for chunk in chunks:
             yield chunk
-            bar.update(len(chunk.tiles))
+            bar.update(size(chunk))
 
 
 def _check_out(out: Path, force: bool, needed_bytes: int) -> None:
@@ -127,6 +137,18 @@ def write_files(pieces: Iterable[Piece], out: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _open_cvae(
+    checkpoint: str | Path, device_name: str, block_rows: int
+) -> tuple[Checkpoint, CVAE, torch.device]:
+    """The CVAE checkpoint, its network run as the service runs it, and the device."""
+    if block_rows < 1:
+        raise ValueError(f"--block-rows must be at least 1 (got {block_rows})")
+    device = resolve_device(device_name)
+    use_deterministic_kernels()
+    cvae = load_checkpoint(checkpoint, "cvae", device)
+    return cvae, cvae_inference_form(cvae.model, block_rows), device  # type: ignore[arg-type]
+
+
 def open_synthesis(
     checkpoint: str | Path,
     spec: DatasetSpec,
@@ -137,12 +159,7 @@ def open_synthesis(
 ) -> tuple[Synthesis, dict[str, Any]]:
     """The dataset `spec` asks of `checkpoint`, on the networks run as the service runs them, and what the
     datasheet says of the model, the classifier and the runtime."""
-    if block_rows < 1:
-        raise ValueError(f"--block-rows must be at least 1 (got {block_rows})")
-    device = resolve_device(device_name)
-    use_deterministic_kernels()
-    cvae = load_checkpoint(checkpoint, "cvae", device)
-    network = cvae_inference_form(cvae.model, block_rows)  # type: ignore[arg-type]
+    cvae, network, device = _open_cvae(checkpoint, device_name, block_rows)
     classifier: Checkpoint | None = None
     judge_images = None
     if spec.min_confidence is not None:
@@ -185,6 +202,52 @@ def write_dataset(
     def sheet(files: dict[str, Any]) -> dict[str, Any]:
         return datasheet(synthesis, format=file_format, files=files, **records, origin={"command": command})
 
-    chunks = _progress(synthesis, synthesis.size)
+    chunks = _progress(synthesis, synthesis.size, lambda chunk: len(chunk.tiles), "image")
     write_files(with_datasheet(encode(file_format, synthesis, chunks), sheet), out)
     return synthesis.size
+
+
+def open_number_set(
+    checkpoint: str | Path,
+    spec: NumberSetSpec,
+    device_name: str = "auto",
+    block_rows: int = DEFAULT_BLOCK_ROWS,
+) -> tuple[NumberSet, dict[str, Any]]:
+    """The numbers `spec` asks of `checkpoint`, on its decoder run as the service runs it, and what the
+    datasheet says of the model and the runtime. A model whose classes are not the digits is a ValueError."""
+    cvae, network, device = _open_cvae(checkpoint, device_name, block_rows)
+    names = class_names(cvae.config)
+    if not writes_numbers(names):
+        raise ValueError(
+            f"--numbers needs a model whose classes are the digits 0-9; {checkpoint} has {', '.join(names)}"
+        )
+    number_set = NumberSet(network, spec, partial(_decode, network, device))
+    return number_set, provenance(cvae, None, device, block_rows)
+
+
+def write_numbers(
+    checkpoint: str | Path,
+    spec: NumberSetSpec,
+    out: Path,
+    file_format: NumberFormat,
+    *,
+    force: bool = False,
+    device_name: str = "auto",
+    block_rows: int = DEFAULT_BLOCK_ROWS,
+    command: str = PROG,
+) -> int:
+    """The numbers `spec` asks of `checkpoint` written into `out` as `file_format` (npz, or png with
+    labels.tsv), with their datasheet (`command` is the origin it names); returns the number of numbers."""
+    number_set, records = open_number_set(checkpoint, spec, device_name, block_rows)
+    # A PNG file, or an npz row and, generously, its text, boxes, width and seed.
+    per_number = PNG_FILE_BYTES if file_format == "png" else TILE * spec.width + 32 * spec.max_length
+    _check_out(out, force, spec.count * per_number)
+
+    def sheet(files: dict[str, Any]) -> dict[str, Any]:
+        return number_datasheet(
+            number_set, format=file_format, files=files, **records, origin={"command": command}
+        )
+
+    chunks = _progress(number_set, spec.count, len, "number")
+    write_files(with_datasheet(encode_numbers(file_format, number_set, chunks), sheet), out)
+    return spec.count

@@ -23,8 +23,8 @@ from app.routes.generation import seed_or_random
 from app.schemas import (
     HEIGHT_BOUNDS,
     HEIGHT_DESCRIPTION,
-    MODEL_DESCRIPTION,
-    MODEL_NAMES,
+    NUMBER_MODEL_DESCRIPTION,
+    NUMBER_MODELS,
     NUMBER_PATTERN,
     NUMBER_TEXT_DESCRIPTION,
     REQUEST_ERRORS,
@@ -60,7 +60,7 @@ class NumberAsk:
     height: int
 
 
-def _writer(models: ServedModels, name: str | None, where: str) -> BatchedModels:
+def number_writer(models: ServedModels, name: str | None, where: str) -> BatchedModels:
     """The model asked for, if its classes are the digits (a 422 otherwise)."""
     model = models.get(name)
     if not writes_numbers(model.class_names):
@@ -99,7 +99,7 @@ async def _written(ask: NumberAsk, where: str, metrics: Metrics) -> tuple[Tensor
 )
 async def number(body: NumberRequest, request: Request) -> NumberResponse:
     seed = seed_or_random(body.seed)
-    model = _writer(models_of(request), body.model, "body")
+    model = number_writer(models_of(request), body.model, "body")
     ask = NumberAsk(model, body.text, seed, body.temperature, body.z, body.height)
     z, image, boxes = await _written(ask, "body", metrics_of(request))
     return NumberResponse(
@@ -134,13 +134,15 @@ async def number_png(
             min_length=1, max_length=MAX_DIGITS, pattern=NUMBER_PATTERN, description=NUMBER_TEXT_DESCRIPTION
         ),
     ],
-    model: Annotated[str | None, Query(description=MODEL_DESCRIPTION, json_schema_extra=MODEL_NAMES)] = None,
+    model: Annotated[
+        str | None, Query(description=NUMBER_MODEL_DESCRIPTION, json_schema_extra=NUMBER_MODELS)
+    ] = None,
     seed: Annotated[int | None, Query(**SEED_BOUNDS, description="null: chosen at random")] = None,
     temperature: Annotated[float, Query(**TEMPERATURE_BOUNDS)] = 1.0,
     height: Annotated[int, Query(**HEIGHT_BOUNDS, description=HEIGHT_DESCRIPTION)] = MIN_HEIGHT,
 ) -> Response:
     seed = seed_or_random(seed)
-    ask = NumberAsk(_writer(models_of(request), model, "query"), text, seed, temperature, None, height)
+    ask = NumberAsk(number_writer(models_of(request), model, "query"), text, seed, temperature, None, height)
     _, image, boxes = await _written(ask, "query", metrics_of(request))
     headers = {"X-Seed": str(seed), "X-Boxes": ";".join(",".join(map(str, box)) for box in boxes)}
     return Response(image, media_type="image/png", headers=headers)

@@ -1,5 +1,6 @@
-"""`cvae-generate`: a labelled synthetic dataset from a CVAE checkpoint (training/generate.py), the same
-images, byte for byte, as GET /v1/dataset gives for the same arguments (docs/dataset.md)."""
+"""`cvae-generate`: a labelled synthetic dataset from a CVAE checkpoint (training/generate.py), images of each
+class or, with --numbers, of written numbers; the same images, byte for byte, as GET /v1/dataset gives for
+the same arguments (docs/dataset.md)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,27 @@ import shlex
 import sys
 from pathlib import Path
 
-from model.dataset_files import FORMATS
+from model.dataset_files import FORMATS, NUMBER_FORMATS
 from model.inference import DEFAULT_BLOCK_ROWS
+from model.number_sets import MAX_LENGTH, MIN_LENGTH, NumberSetSpec
 from model.synthetic import DatasetSpec
 from training.commands.arguments import add_run_arguments, command_parser, run_cli
-from training.generate import DRAWS_PER_IMAGE, MIN_DRAWS, PROG, write_dataset
+from training.generate import DRAWS_PER_IMAGE, MIN_DRAWS, PROG, write_dataset, write_numbers
 
 logger = logging.getLogger(PROG)
+PER_CLASS = 1000
+# The options of a dataset of each class, and of a set of numbers: either kind refuses the other's, as
+# GET /v1/dataset does (--classifier and --max-draws serve --min-confidence, read only with it).
+CLASS_OPTIONS = ("per_class", "min_confidence")
+NUMBER_OPTIONS = ("min_length", "max_length")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = command_parser(
         PROG,
         "Write a labelled synthetic dataset drawn from a CVAE: per_class images of every class, "
-        "class by class, and datasheet.json saying what made them. The same arguments give the same bytes, "
-        "and the images GET /v1/dataset gives for them.",
+        "class by class, or with --numbers images of written numbers, and datasheet.json saying what made "
+        "them. The same arguments give the same bytes, and the images GET /v1/dataset gives for them.",
     )
     parser.add_argument("--checkpoint", default="checkpoints/cvae-mnist", help="CVAE checkpoint directory")
     parser.add_argument(
@@ -32,11 +39,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--format",
         choices=FORMATS,
-        default="idx",
-        help="idx: MNIST's train-images-idx3-ubyte and train-labels-idx1-ubyte; npz: dataset.npz with "
-        "images, labels and class_names; png: <label>_<class name>/<index>.png",
+        default=None,
+        help="idx: MNIST's train-images-idx3-ubyte and train-labels-idx1-ubyte; npz: "
+        "dataset.npz with images, labels and class_names; png: <label>_<class name>/<index>.png. With "
+        "--numbers: png, images/<index>.png and labels.tsv ('<path>\\t<text>' lines); npz: dataset.npz with "
+        "images, widths, labels, boxes and seeds. Default: idx, or png with --numbers",
     )
-    parser.add_argument("--per-class", type=int, default=1000, help="images of each class")
+    parser.add_argument(
+        "--per-class", type=int, default=None, help=f"images of each class; default: {PER_CLASS}"
+    )
+    numbers = parser.add_argument_group("numbers", "a set of written numbers, for text recognisers")
+    numbers.add_argument(
+        "--numbers",
+        type=int,
+        default=None,
+        metavar="COUNT",
+        help="write COUNT images of numbers instead of images of each class, each in a hand of its own, "
+        "labelled with its digits (the model's classes must be the digits)",
+    )
+    numbers.add_argument(
+        "--min-length", type=int, default=None, help=f"fewest digits of a number; default: {MIN_LENGTH}"
+    )
+    numbers.add_argument(
+        "--max-length", type=int, default=None, help=f"most digits of a number; default: {MAX_LENGTH}"
+    )
     parser.add_argument(
         "--temperature", type=float, default=1.0, help="scales the prior's standard deviation (> 0, <= 3)"
     )
@@ -79,11 +105,21 @@ def main(argv: list[str] | None = None) -> None:
     command = shlex.join([PROG, *(sys.argv[1:] if argv is None else argv)])
 
     def run(args: argparse.Namespace) -> None:
+        if args.numbers is not None:
+            run_numbers(args, command)
+            return
+        _refuse(args, NUMBER_OPTIONS, "only with --numbers")
+        file_format = args.format or "idx"
         written = write_dataset(
             args.checkpoint,
-            DatasetSpec(args.per_class, args.seed, args.temperature, args.min_confidence),
+            DatasetSpec(
+                PER_CLASS if args.per_class is None else args.per_class,
+                args.seed,
+                args.temperature,
+                args.min_confidence,
+            ),
             Path(args.out),
-            args.format,
+            file_format,
             force=args.force,
             device_name=args.device,
             block_rows=args.block_rows,
@@ -91,9 +127,44 @@ def main(argv: list[str] | None = None) -> None:
             max_draws=args.max_draws,
             command=command,
         )
-        logger.info("wrote %d images (%s) and their datasheet to %s", written, args.format, args.out)
+        logger.info("wrote %d images (%s) and their datasheet to %s", written, file_format, args.out)
 
     run_cli(build_parser(), run, argv)
+
+
+def run_numbers(args: argparse.Namespace, command: str) -> None:
+    """cvae-generate --numbers: the set of numbers the options ask for, written into --out."""
+    _refuse(args, CLASS_OPTIONS, "for images of each class, not with --numbers")
+    file_format = args.format or "png"
+    if file_format not in NUMBER_FORMATS:
+        raise ValueError(
+            f"--numbers writes --format {' or '.join(NUMBER_FORMATS)}: {file_format} holds images of one size"
+        )
+    spec = NumberSetSpec(
+        args.numbers,
+        args.seed,
+        args.temperature,
+        MIN_LENGTH if args.min_length is None else args.min_length,
+        MAX_LENGTH if args.max_length is None else args.max_length,
+    )
+    written = write_numbers(
+        args.checkpoint,
+        spec,
+        Path(args.out),
+        file_format,
+        force=args.force,
+        device_name=args.device,
+        block_rows=args.block_rows,
+        command=command,
+    )
+    logger.info("wrote %d numbers (%s) and their datasheet to %s", written, file_format, args.out)
+
+
+def _refuse(args: argparse.Namespace, options: tuple[str, ...], why: str) -> None:
+    """A ValueError naming the `options` given, when any is."""
+    given = [f"--{option.replace('_', '-')}" for option in options if getattr(args, option) is not None]
+    if given:
+        raise ValueError(f"{' and '.join(given)}: {why}")
 
 
 if __name__ == "__main__":
