@@ -29,6 +29,7 @@ from app.settings import Settings
 from model.cvae import class_labels
 from model.legible import Judged, LatentStream, LegibleSearch
 from model.preprocess import prepare_upload
+from model.reading import find_digits
 
 Encoded = TypeVar("Encoded")
 TRIM_INTERVAL_S = 1.0
@@ -65,6 +66,14 @@ class SampleAsk:
     min_confidence: float | None
 
 
+@dataclass(frozen=True)
+class Found:
+    """A digit found in an upload of a number: its analysis, and its box in the upload's pixels."""
+
+    analysis: UploadAnalysis
+    box: list[int]
+
+
 class BatchedModels:
     """One served model's networks as awaitable operations; close() drains its batchers."""
 
@@ -82,12 +91,17 @@ class BatchedModels:
         self.decoder = MicroBatcher(service.decode_batch, executor, name="decoder", **options)
         self.uploads = MicroBatcher(service.analyse_batch, executor, name="uploads", **options)
         self.judge = MicroBatcher(service.judge_batch, executor, name="judge", **options)
+        self.classifier = MicroBatcher(service.classify_batch, executor, name="classifier", **options)
         self._preprocessing = CapacityLimiter(settings.cpus_per_worker())
         self.last_upload = -math.inf  # time.monotonic() when an upload last finished
 
     async def close(self) -> None:
         """Refuse new work, fail queued work with BatcherClosedError, finish the running batches."""
-        await asyncio.gather(self.decoder.close(), self.uploads.close(), self.judge.close())
+        await asyncio.gather(*(batcher.close() for batcher in self.batchers))
+
+    @property
+    def batchers(self) -> tuple[MicroBatcher, ...]:
+        return (self.decoder, self.uploads, self.judge, self.classifier)
 
     @property
     def name(self) -> str:
@@ -146,6 +160,21 @@ class BatchedModels:
             )
             analysis = await self.uploads.submit(AnalysisJob(prepared.x, digit))
             return replace(analysis, notes=list(prepared.notes))
+        finally:
+            self.last_upload = time.monotonic()
+
+    async def read(self, data: bytes) -> list[Found]:
+        """The digits of an upload of a written number, left to right (model/reading.py): the candidates
+        read by the classifier in one batch, the best cutting's digits analysed as uploads are, each with
+        its box. Raises UploadError for an upload that is not a usable image."""
+        try:
+            found = await to_thread.run_sync(find_digits, data, self.max_pixels, limiter=self._preprocessing)
+            probabilities = await self.classifier.submit(found.crops, rows=len(found.crops))
+            chosen = found.read(probabilities)
+            analyses = await asyncio.gather(
+                *(self.uploads.submit(AnalysisJob(found.crops[i : i + 1], None)) for i in chosen)
+            )
+            return [Found(analysis, found.boxes[i]) for analysis, i in zip(analyses, chosen, strict=True)]
         finally:
             self.last_upload = time.monotonic()
 

@@ -20,7 +20,7 @@ from app.fast_sample import FastSample, sample_route
 from app.metrics import Metrics
 from app.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from app.openapi import install_schema
-from app.routes import dataset, generation, model_info, numbers, operations, page, uploads
+from app.routes import dataset, generation, model_info, numbers, operations, page, reading, uploads
 from app.schemas import ErrorResponse
 from app.service import ModelService
 from app.settings import Settings
@@ -49,7 +49,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     models = await ServedModels.start(app.state.settings, app.state.preloaded)
     app.state.preloaded = None
     for model in models:
-        for batcher in (model.decoder, model.uploads, model.judge):
+        for batcher in model.batchers:
             batcher.add_observer(app.state.metrics.batch_observer(model.name, batcher.name))
     app.state.models = models
     # Everything alive now (modules, the models, the app) lives as long as the process: move it out of the
@@ -94,7 +94,8 @@ def create_app(settings: Settings, preloaded: list[ModelService] | None = None) 
             "dependencies": [Depends(api_key_check(settings.api_key))],
             "responses": {401: {"model": ErrorResponse, "description": "missing or wrong API key"}},
         }
-    for router in (model_info.router, generation.router, numbers.router, dataset.router, uploads.router):
+    routers = (model_info, generation, numbers, dataset, uploads, reading)
+    for router in (module.router for module in routers):
         app.include_router(router, **guard)
     key = None if settings.api_key is None else key_digest(settings.api_key)
     app.add_middleware(FastSample, state=app.state, route=sample_route(generation.router.routes), key=key)

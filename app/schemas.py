@@ -270,6 +270,33 @@ class NumberResponse(BaseModel):
     boxes: list[Box] = Field(description="each digit's box, left to right")
 
 
+class ReadDigit(BaseModel):
+    """One digit of a number read from an upload."""
+
+    digit: int = Field(description="the digit the classifier reads")
+    probabilities: Probabilities = Field(description="the classifier's probability of each digit")
+    is_digit: bool | None = Field(
+        description="whether this piece looks like a handwritten digit (as /v1/reconstruct's is_digit); "
+        "null for a model without an OOD calibration"
+    )
+    ood_score: float | None = Field(description="as /v1/reconstruct's ood_score")
+    box: Box = Field(description="where it is, in the upright upload's pixels")
+    input: Base64PNG = Field(description="the piece as the model read it, in MNIST's form")
+
+
+class ReadResponse(BaseModel):
+    model: str = Field(description="the model's name")
+    text: str = Field(description="the digits read, left to right", examples=["2026"])
+    confidence: float = Field(
+        description="the product of each digit's highest probability: how sure the classifier is of the "
+        "whole number (it knows nothing of a digit missed or a mark taken for one)"
+    )
+    is_number: bool | None = Field(
+        description="whether every digit read looks like a handwritten digit (null when uncalibrated)"
+    )
+    digits: list[ReadDigit] = Field(description="each digit, left to right")
+
+
 class DigitDecision(Answer):
     digit_source: Literal["given", "inferred"] = Field(description="whether the label was given or inferred")
     probabilities: Probabilities = Field(description="the model's classifier's probability of each class")

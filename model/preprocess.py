@@ -81,6 +81,9 @@ DIAMOND = 0.75
 STROKE_LEVEL = 0.5
 KEEP_MASS = 0.05
 KEEP_DISTANCE = 0.5
+# A written number's digits are kept one after another while the next lies within this share of the
+# largest piece's height of one kept, beside it (a digit's height apart, as people space digits at most).
+ROW_REACH = 1.0
 # On a page lit evenly enough, one paper value finds the digit the second closing's paper finds: its size
 # within this factor of that one's (larger: a shadow joined it; smaller: a speck darker than the rest).
 EVEN_EXTENT = 1.25
@@ -229,15 +232,21 @@ def _working_mode(image: Image.Image) -> Image.Image:
     return image.convert("RGB").convert("L")  # CMYK, YCbCr, LAB, HSV have no direct route to L
 
 
+def reduction_factor(image: Image.Image) -> int:
+    """How many of the image's pixels a side one pixel of the working copy (grayscale) stands for."""
+    return max(1, math.ceil(max(image.size) / WORKING_SIZE))
+
+
 def _reduced(image: Image.Image) -> Image.Image:
-    factor = math.ceil(max(image.size) / WORKING_SIZE)
+    factor = reduction_factor(image)
     return image.reduce(factor) if factor > 1 else image
 
 
-def ink_intensity(gray: np.ndarray, notes: list[str] | None = None) -> np.ndarray:
+def ink_intensity(gray: np.ndarray, notes: list[str] | None = None, row: bool = False) -> np.ndarray:
     """Ink as bright values on 0, whichever polarity the page had and however unevenly it was lit; only the
     digit's strokes with their soft edges, not grain, specks, shadows, printed lines or the darker side of
-    the page. What was left out that a user would want to know of is appended to `notes`."""
+    the page. With `row`, a written number's: every piece in reach of another kept one, not only of the
+    largest. What was left out that a user would want to know of is appended to `notes`."""
     reduced, factor = _reduced_array(gray, BACKGROUND_SIZE)
     small = ndimage.uniform_filter(reduced, 3, mode="nearest")  # a closing follows grain's peaks, not paper
     size = max(MIN_ELEMENT, round(min(small.shape) * ELEMENT_FRACTION))
@@ -246,8 +255,8 @@ def ink_intensity(gray: np.ndarray, notes: list[str] | None = None) -> np.ndarra
     clean = _wide_clean_page(small, size)
     if clean is not None:
         small = _oriented(small, clean)
-        lines = _printed_lines(_darkness(small, _closing(small, size, round_shadows=True)))
-        region = _digit_region(_darkness(small, clean.paper), lines, notes)
+        lines = _printed_lines(_darkness(small, _closing(small, size, round_shadows=True)), row)
+        region = _digit_region(_darkness(small, clean.paper), lines, notes, row)
         return _ink_on(_oriented(gray, clean), factor, clean.paper, region, lines, notes)
     closed = _closing(small, size, round_shadows=True)
     # The ink is the polarity that stands out more from the paper under it, at the darkest (brightest)
@@ -269,20 +278,20 @@ def ink_intensity(gray: np.ndarray, notes: list[str] | None = None) -> np.ndarra
     # paper, it is found anywhere. The first closing fills in shadows narrower than itself too; one a few
     # stroke widths wide (the strokes' median run, _strokes) follows all but the narrowest.
     darkness = _darkness(small, closed)
-    lines = _printed_lines(darkness)
+    lines = _printed_lines(darkness, row)
     core, width = _strokes(small, darkness, lines)
     fitted = max(MIN_ELEMENT, round(STROKE_ELEMENT * width))
     paper = _closing(small, fitted) if fitted < size else closed
     # Where a stroke is wider than that closing, it takes the stroke's inside for paper and leaves an
     # outline: under the strokes' cores the first closing's paper is kept.
     paper = np.where(core, closed, paper)
-    region = _digit_region(_darkness(small, paper), lines, notes)
+    region = _digit_region(_darkness(small, paper), lines, notes, row)
     # A closing also takes a blurred digit's soft edges for paper. Where one paper value everywhere (the
     # median of what is paper around the digit) finds the same digit (no shadow or darker side of the page
     # joins it), the light is even enough, and the page is read exactly as MNIST was made.
     around = ~ndimage.maximum_filter(region, 5)
     level = float(np.median(small[around])) if around.any() else float(np.median(reduced))
-    even_region = _digit_region(_darkness(small, level), lines)
+    even_region = _digit_region(_darkness(small, level), lines, row=row)
     if 1 / EVEN_EXTENT <= _extent(even_region) / _extent(region) <= EVEN_EXTENT:
         paper, region = level, even_region
     return _ink_on(gray, factor, paper, region, lines, notes)
@@ -497,10 +506,11 @@ def _stroke_width(mask: np.ndarray) -> float:
     return float(np.median(np.concatenate(lengths))) if mask.any() else 1.0
 
 
-def _printed_lines(darkness: np.ndarray) -> np.ndarray:
+def _printed_lines(darkness: np.ndarray, row: bool = False) -> np.ndarray:
     """Pixels of printed lines: the rules of squared or ruled paper, a margin, a box or a table's border.
     They are long, thin and straight (_straight_runs), and, unlike a digit's own straight strokes (a 1's
-    stem, a 7's bar), they run on past the digit at both ends."""
+    stem, a 7's bar), they run on past the digit at both ends. With `row`, the digit is a written number:
+    the span of its digit-sized pieces, so that one digit's stem is not a line apart from another digit."""
     if min(darkness.shape) < MIN_LINE_IMAGE:  # an image this small is the digit alone, no page around it
         return np.zeros(darkness.shape, bool)
     darkest = float(darkness.max())
@@ -509,8 +519,16 @@ def _printed_lines(darkness: np.ndarray) -> np.ndarray:
     if not candidates.any() or not strokes.any():
         return np.zeros_like(candidates)
     labels, _ = _components(strokes)
-    main = int(np.argmax(ndimage.sum_labels(darkness, labels, np.arange(1, labels.max() + 1))))
-    digit_rows, digit_cols = ndimage.find_objects(labels)[main]
+    mass = ndimage.sum_labels(darkness, labels, np.arange(1, labels.max() + 1))
+    digit_rows, digit_cols = ndimage.find_objects(labels)[int(np.argmax(mass))]
+    if row:
+        pieces = [
+            found
+            for found, heavy in zip(ndimage.find_objects(labels), mass >= KEEP_MASS * mass.max(), strict=True)
+            if heavy
+        ]
+        digit_rows = slice(min(r.start for r, _ in pieces), max(r.stop for r, _ in pieces))
+        digit_cols = slice(min(c.start for _, c in pieces), max(c.stop for _, c in pieces))
     lines, count = _components(candidates)
     height, width = darkness.shape
     printed = np.zeros(count + 1, bool)
@@ -597,13 +615,15 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return ndimage.label(mask, structure=np.ones((3, 3), bool))
 
 
-def _digit_region(darkness: np.ndarray, lines: np.ndarray, notes: list[str] | None = None) -> np.ndarray:
-    """The digit's strokes and their soft edges: hysteresis between STROKE_LEVEL and NOISE_FLOOR, printed
-    lines left out but where they cross the strokes."""
+def _digit_region(
+    darkness: np.ndarray, lines: np.ndarray, notes: list[str] | None = None, row: bool = False
+) -> np.ndarray:
+    """The digit's strokes and their soft edges (a number's, with `row`): hysteresis between STROKE_LEVEL
+    and NOISE_FLOOR, printed lines left out but where they cross the strokes."""
     contrast = _strongest(darkness, lines)
     if contrast <= 0:
         raise NoInkError("no ink found: the image is blank or has too little contrast")
-    core = _digit_core(darkness > STROKE_LEVEL * contrast, darkness, lines, notes)
+    core = _digit_core(darkness > STROKE_LEVEL * contrast, darkness, lines, notes, row)
     # A line's soft edges are left out with it: the digit's soft edges must not grow along them.
     beside_lines = ndimage.binary_dilation(lines, np.ones((3, 3), bool))
     labels, count = _components(((darkness > NOISE_FLOOR * contrast) & ~beside_lines) | core)
@@ -615,10 +635,16 @@ def _digit_region(darkness: np.ndarray, lines: np.ndarray, notes: list[str] | No
 
 
 def _digit_core(
-    strokes: np.ndarray, darkness: np.ndarray, lines: np.ndarray, notes: list[str] | None = None
+    strokes: np.ndarray,
+    darkness: np.ndarray,
+    lines: np.ndarray,
+    notes: list[str] | None = None,
+    row: bool = False,
 ) -> np.ndarray:
     """The 8-connected piece of `strokes` (printed lines left out) with the most ink, and those near it with
-    a fair share of its ink: grain, specks, the edges of shadows and distant marks are left out."""
+    a fair share of its ink: grain, specks, the edges of shadows and distant marks are left out. With `row`,
+    those near any piece kept, one after another, within ROW_REACH of the largest's height: a number's
+    digits side by side."""
     kept_strokes = strokes & ~lines
     if not kept_strokes.any():  # nothing but lines: a digit drawn with ruler-straight strokes
         kept_strokes = strokes
@@ -632,6 +658,8 @@ def _digit_core(
     reach = KEEP_DISTANCE * max(height, right[main] - left[main])
     gap = np.maximum.reduce([top - bottom[main], top[main] - bottom, left - right[main], left[main] - right])
     kept = (mass >= KEEP_MASS * mass[main]) & (gap <= reach)
+    if row:
+        kept = _in_a_row(boxes, mass >= KEEP_MASS * mass[main], kept, ROW_REACH * height)
     if notes is not None:
         digit_sized = (mass >= MARK_MASS * mass[main]) & (bottom - top >= MARK_HEIGHT * height)
         marks = _side_by_side(left[digit_sized], right[digit_sized])
@@ -641,6 +669,20 @@ def _digit_core(
                 + ("they were read as one digit" if kept[digit_sized].all() else "the largest was read")
             )
     return np.isin(labels, index[kept])
+
+
+def _in_a_row(boxes: np.ndarray, heavy: np.ndarray, kept: np.ndarray, reach: float) -> np.ndarray:
+    """`kept` grown, piece by piece, by the heavy pieces within `reach` of a kept one, sharing its rows."""
+    top, bottom, left, right = boxes.T
+    while True:
+        near = np.zeros_like(kept)
+        for i in np.flatnonzero(kept):
+            beside = (left - right[i] <= reach) & (left[i] - right <= reach)
+            near |= beside & (top < bottom[i]) & (top[i] < bottom)
+        grown = kept | (near & heavy)
+        if (grown == kept).all():
+            return kept
+        kept = grown
 
 
 def _side_by_side(left: np.ndarray, right: np.ndarray) -> int:

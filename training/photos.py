@@ -53,7 +53,7 @@ def render_photo(digit: np.ndarray, label: int, kind: str, rng: np.random.Genera
     light = lighting(kind, rng, (height, width), (top + ink.shape[0] / 2, left + ink.shape[1] / 2))
     cast = colour_cast(rng, strong=kind in ("colour cast", "combined"))
     paper = (rng.uniform(0.82, 0.96) + rng.uniform(-0.03, 0.03, 3)).astype(np.float32)
-    pen = (rng.uniform(0.03, 0.2) + rng.uniform(0.0, 0.12, 3) * np.array([0.3, 0.3, 1.0])).astype(np.float32)
+    pen = pen_colour(rng)
     # The lens blurs the scene, and only the ink has edges in it; the sensor's grain comes after.
     blurred = Image.fromarray((ink * 255 + 0.5).astype(np.uint8)).filter(
         ImageFilter.GaussianBlur(rng.uniform(0.4, 1.3))
@@ -63,6 +63,11 @@ def render_photo(digit: np.ndarray, label: int, kind: str, rng: np.random.Genera
     tile = (slice(top, top + ink.shape[0]), slice(left, left + ink.shape[1]))
     pixels[tile] += light[tile][..., None] * coverage * ((pen - paper) * cast)
     return Photo(exposed(pixels, rng), int(label), kind)
+
+
+def pen_colour(rng: np.random.Generator) -> np.ndarray:
+    """A pen's ink as reflectance (3 channels): near black, often a little blue."""
+    return (rng.uniform(0.03, 0.2) + rng.uniform(0.0, 0.12, 3) * np.array([0.3, 0.3, 1.0])).astype(np.float32)
 
 
 def exposed(pixels: np.ndarray, rng: np.random.Generator) -> bytes:
@@ -99,23 +104,32 @@ def place(
     of its tile in the (height, width) frame: anywhere, or within CORNER pixels of a corner. A higher
     threshold of the enlarged digit (`thresholds`, fractions of full ink) is a finer pen."""
     side = round(28 * rng.uniform(*heights) / 20)
-    enlarged = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC), np.float32)
-    # A pen draws a stroke of nearly even darkness: a soft threshold of the enlarged digit, a lower one
-    # for a bolder pen.
-    threshold = rng.uniform(*thresholds) * 255
-    ink = np.clip((enlarged - threshold) / 60 + 0.5, 0.0, 1.0)
+    ink = pen_ink(digit, side, rng, thresholds)
     # The tile has a margin of paper (4 of MNIST's 28 pixels) on each side: up to 3 of them may be cut off,
     # so the ink can come within a pixel of the frame's edge.
     margin = round(side * 3 / 28)
     corner = [int(rng.integers(-margin, CORNER)) for _ in range(2)]
     starts = []
-    for length, offset in zip(frame, corner, strict=True):
+    for length, size, offset in zip(frame, ink.shape, corner, strict=True):
         if not in_corner:
-            start = int(rng.integers(-margin, length - side + margin + 1))
+            start = int(rng.integers(-margin, length - size + margin + 1))
         else:
-            start = offset if rng.random() < 0.5 else length - side - offset
-        starts.append(min(max(start, 0), length - side))
-    return ink.astype(np.float32), starts[0], starts[1]
+            start = offset if rng.random() < 0.5 else length - size - offset
+        starts.append(min(max(start, 0), length - size))
+    return ink, starts[0], starts[1]
+
+
+def pen_ink(
+    image: np.ndarray, rows: int, rng: np.random.Generator, thresholds: tuple[float, float] = (0.25, 0.6)
+) -> np.ndarray:
+    """A white-on-black image (a digit, or a number's strip of any width) enlarged to `rows` pixels high,
+    its width in proportion, as a pen's ink (0 to 1) of a random stroke weight: see place."""
+    columns = round(rows * image.shape[1] / image.shape[0])
+    enlarged = Image.fromarray(image).resize((columns, rows), Image.Resampling.BICUBIC)
+    # A pen draws a stroke of nearly even darkness: a soft threshold of the enlarged digit, a lower one
+    # for a bolder pen.
+    threshold = rng.uniform(*thresholds) * 255
+    return np.clip((np.asarray(enlarged, np.float32) - threshold) / 60 + 0.5, 0.0, 1.0).astype(np.float32)
 
 
 def lighting(

@@ -60,12 +60,12 @@ class NumberAsk:
     height: int
 
 
-def number_writer(models: ServedModels, name: str | None, where: str) -> BatchedModels:
-    """The model asked for, if its classes are the digits (a 422 otherwise)."""
+def number_writer(models: ServedModels, name: str | None, where: str, does: str = "write") -> BatchedModels:
+    """The model asked for, if its classes are the digits (a 422 that says it does not `does` digits)."""
     model = models.get(name)
     if not writes_numbers(model.class_names):
         classes = ", ".join(model.class_names)
-        message = f"model {model.name} does not write digits (its classes: {classes})"
+        message = f"model {model.name} does not {does} digits (its classes: {classes})"
         raise request_error((where, "model"), message, name)
     return model
 

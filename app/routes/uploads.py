@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import torch
 from fastapi import Depends, File, Form, Request, UploadFile
@@ -28,13 +28,13 @@ from app.schemas import (
 )
 from app.service import UploadAnalysis
 
-_ERRORS = {
+UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "undecodable, empty or truncated image, or no ink found"},
     413: {"model": ErrorResponse, "description": "body or pixel count over the limit"},
     415: {"model": ErrorResponse, "description": "not an image in an accepted format"},
     **REQUEST_ERRORS,
 }
-router = v1_router("uploads", _ERRORS)
+router = v1_router("uploads", UPLOAD_ERRORS)
 
 # format binary: what client generators (openapi-python-client among them) read as a file to upload.
 Upload = Annotated[

