@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import base64
 
+import numpy as np
 import pytest
-from app_support import LATENT_DIM, decode_png
+from app_support import LATENT_DIM, decode_png, png_upload
 from fastapi.testclient import TestClient
 
 
@@ -114,3 +115,37 @@ def test_written_digits_are_counted(client: TestClient) -> None:
     metrics = client.get("/metrics").text
     line = next(line for line in metrics.splitlines() if 'endpoint="number"' in line and "_total" in line)
     assert float(line.split()[-1]) >= 5
+
+
+def read(client: TestClient, data: bytes, **form: str) -> dict:
+    response = client.post("/v1/read", files={"file": ("number.png", data, "image/png")}, data=form)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_written_number_is_read_digit_by_digit_left_to_right(client: TestClient) -> None:
+    response = client.get("/v1/number.png", params={"text": "4096", "seed": 2, "height": 84})
+    body = read(client, response.content)
+    digits = body["digits"]
+    assert len(body["text"]) == len(digits) >= 1 and body["model"] == "tiny-cvae"
+    assert body["text"] == "".join(str(digit["digit"]) for digit in digits)
+    lefts = [digit["box"][0] for digit in digits]
+    assert lefts == sorted(lefts)
+    assert all(
+        len(digit["probabilities"]) == 10 and decode_png(digit["input"]).shape == (28, 28) for digit in digits
+    )
+    assert 0 < body["confidence"] <= 1
+    assert read(client, response.content) == body
+
+
+def test_what_cannot_be_read_as_a_number_is_refused(clothes_client: TestClient) -> None:
+    blank = clothes_client.post(
+        "/v1/read", files={"file": ("b.png", png_upload(np.full((50, 90), 255, np.uint8)))}
+    )
+    assert blank.status_code == 400 and "no ink" in blank.json()["detail"]
+    text = clothes_client.post("/v1/read", files={"file": ("a.txt", b"a shopping list", "text/plain")})
+    assert text.status_code == 415
+    clothes = clothes_client.post(
+        "/v1/read", files={"file": ("n.png", png_upload())}, data={"model": "tiny-clothes"}
+    )
+    assert clothes.status_code == 422 and "does not read digits" in clothes.json()["detail"][0]["msg"]

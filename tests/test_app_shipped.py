@@ -216,3 +216,17 @@ def test_a_number_is_written_as_make_numbers_measures_it_and_in_an_encoded_digit
     own = (encodings - torch.tensor(mu)).norm(dim=1).mean()
     strangers = torch.cdist(encodings, others).mean()
     assert own < 0.4 * strangers, (own, strangers)
+
+
+def test_a_number_the_service_wrote_is_read_back(shipped_client: TestClient) -> None:
+    right = digits = 0
+    verdicts = []
+    for seed, text in enumerate(("2026", "31415926", "90210", "7", "4815162342")):
+        png = shipped_client.get("/v1/number.png", params={"text": text, "seed": seed, "height": 84}).content
+        answer = shipped_client.post("/v1/read", files={"file": ("number.png", png, "image/png")}).json()
+        right += answer["text"] == text
+        digits += len(text)
+        verdicts += [digit["is_digit"] for digit in answer["digits"]]
+        assert len(answer["text"]) == len(text), answer["text"]
+        assert answer["is_number"] == all(digit["is_digit"] for digit in answer["digits"])
+    assert right >= 4 and sum(verdicts) >= 0.9 * digits

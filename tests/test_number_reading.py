@@ -139,6 +139,14 @@ def test_service_uploads_are_its_png_white_on_black_or_inverted(seed: int) -> No
         assert variant == "dark on white" and grey[0, 0] == grey[-1, -1] == 255 and grey.min() == 0
 
 
+def test_service_uploads_come_at_its_default_height_or_larger_and_half_inverted() -> None:
+    number = np.zeros((28, 40), dtype=np.uint8)
+    uploads = [nr.service_upload(number, np.random.default_rng(seed)) for seed in range(60)]
+    heights = [Image.open(io.BytesIO(data)).height for data, _ in uploads]
+    assert 20 <= heights.count(28) <= 40 and max(heights) > 56
+    assert 20 <= [variant for _, variant in uploads].count("dark on white") <= 40
+
+
 def _labelled_split() -> Split:
     """Test digits labelled 0 to 4 and training digits labelled 5 to 9: a number showing a 5 to 9 would
     have been made of a training digit."""

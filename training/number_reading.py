@@ -313,7 +313,7 @@ class _Read:
     def right_digits(self) -> int:
         """The true digits the reading gets right: its length less the edits to it, so that a dropped,
         extra or wrong digit each cost one (never below none)."""
-        return max(0, len(self.upload.digits) - edit_distance(self.upload.digits, self.read[: len(self.upload.digits)]))
+        return max(0, len(self.upload.digits) - edit_distance(self.upload.digits, self.read))
 
 
 def evaluate(read: Reader, numbers: Iterable[NumberUpload], failures: int = FAILURES_KEPT) -> dict[str, Any]:

@@ -1,0 +1,129 @@
+"""model/reading.py: a written number's digits found left to right, broken strokes joined, touching digits
+cut where the classifier reads the parts best, and the digits read."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from model.preprocess import NoInkError
+from model.reading import MAX_READ, Lattice, TooManyMarksError, find_digits, lattice, read_digits
+from training.data import Split
+
+
+def png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def on_paper(strip: np.ndarray, scale: int = 3) -> bytes:
+    """A white-on-black uint8 strip as dark ink on white paper, enlarged, with a margin."""
+    height, width = strip.shape
+    ink = Image.fromarray(255 - strip).resize((width * scale, height * scale), Image.Resampling.BILINEAR)
+    return png(np.pad(np.asarray(ink), 40, constant_values=255))
+
+
+def strip_of(digits: list[np.ndarray], gaps: list[int]) -> np.ndarray:
+    """28x28 white-on-black digits cut to their ink columns and set side by side, `gaps` apart (negative:
+    overlapping), with a margin."""
+    parts = []
+    for digit in digits:
+        columns = np.flatnonzero(digit.max(axis=0) > 0)
+        parts.append(digit[:, columns[0] : columns[-1] + 1])
+    width = 8 + sum(part.shape[1] for part in parts) + sum(gaps)
+    strip = np.zeros((28, width + 8), dtype=np.uint8)
+    left = 4
+    for part, gap in zip(parts, [0, *gaps], strict=True):
+        left += gap
+        region = strip[:, left : left + part.shape[1]]
+        np.maximum(region, part, out=region)
+        left += part.shape[1]
+    return strip
+
+
+def bars(count: int) -> np.ndarray:
+    """An ink map of `count` upright bars side by side, a bar's width apart."""
+    ink = np.zeros((60, 40 * count + 40), dtype=np.float32)
+    for i in range(count):
+        ink[10:50, 30 + 40 * i : 40 + 40 * i] = 1.0
+    return ink
+
+
+def sure(found: Lattice, readings: dict[int, float]) -> torch.Tensor:
+    """Probabilities that read candidate i as class 0 with readings[i] (0.9 for the rest)."""
+    probabilities = torch.full((len(found.crops), 10), 0.0)
+    for i in range(len(found.crops)):
+        p = readings.get(i, 0.9)
+        probabilities[i] = (1 - p) / 9
+        probabilities[i, 0] = p
+    return probabilities
+
+
+def test_marks_apart_are_digits_left_to_right_with_their_boxes() -> None:
+    found = lattice(bars(5), factor=2, size=(2 * 240, 2 * 60))
+    chosen = found.read(sure(found, {}))
+    boxes = [found.boxes[i] for i in chosen]
+    assert len(chosen) == 5 and found.crops.shape[1:] == (1, 28, 28)
+    assert boxes == [[2 * (30 + 40 * i), 20, 2 * (40 + 40 * i), 100] for i in range(5)]
+
+
+def test_a_stroke_broken_off_its_digit_is_joined_to_it() -> None:
+    ink = bars(3)
+    ink[20:24, 75:100] = 0  # the middle bar's top quarter broken off, and a foot beside its bottom
+    ink[10:20, 70:80] = 1.0
+    found = lattice(ink, 1, ink.shape[::-1])
+    assert len(found.read(sure(found, {}))) == 3
+
+
+def test_touching_digits_are_cut_where_the_parts_read_best() -> None:
+    ink = bars(3)
+    ink[28:32, 40:70] = 1.0  # the first two bars joined into one wide piece
+    found = lattice(ink, 1, ink.shape[::-1])
+    whole = [cutting for cuttings in found.pieces for cutting in cuttings if len(cutting) == 1]
+    read_whole = {i: 0.99 for (i,) in whole}
+    assert len(found.read(sure(found, {}))) >= 3  # its parts read as well as it does: cut
+    cut_parts = {i: 0.2 for i in range(len(found.crops)) if [i] not in whole}
+    assert len(found.read(sure(found, read_whole | cut_parts))) == 2  # read whole, and its parts poorly
+
+
+def test_no_ink_and_too_many_marks_are_refused() -> None:
+    with pytest.raises(NoInkError):
+        lattice(np.zeros((50, 50), np.float32), 1, (50, 50))
+    many = np.zeros((60, 40 * (MAX_READ + 2)), np.float32)
+    many[10:50, 20::40] = 1.0
+    many[10:50, 21::40] = 1.0
+    with pytest.raises(TooManyMarksError, match="not a number"):
+        lattice(many, 1, many.shape[::-1])
+    with pytest.raises(NoInkError):
+        find_digits(png(np.full((80, 200), 255, np.uint8)))
+
+
+@pytest.fixture(scope="module")
+def classifier() -> torch.nn.Module:
+    from model.checkpoint import load_checkpoint
+    from model.inference import inference_form
+
+    return inference_form(
+        load_checkpoint("checkpoints/digit-classifier", "classifier", torch.device("cpu")).model
+    )
+
+
+def test_real_digits_written_apart_or_touching_are_read(
+    classifier: torch.nn.Module, offline_split: Split
+) -> None:
+    rng = np.random.default_rng(0)
+    images, labels = offline_split.test_images, offline_split.test_labels
+    right = total = 0
+    for trial in range(24):
+        chosen = rng.choice(len(images), size=4, replace=False)
+        gaps = [-2 if trial % 3 == 0 and k == 1 else int(rng.integers(2, 8)) for k in range(3)]
+        strip = strip_of([images[i] for i in chosen], gaps)
+        read = read_digits(on_paper(strip) if trial % 2 else png(strip), classifier)
+        total += 1
+        right += read == labels[chosen].tolist()
+    assert right >= 20, f"{right} of {total} numbers read right"
