@@ -10,11 +10,12 @@ The same arguments give the same images, whoever asks and however the work is cu
 - number i is what POST /v1/number writes for its text and style seed at the temperature, 28 pixels high:
   the style is the first latent /v1/sample would draw for that seed, and each digit's variation is
   Hand.drawn from it, all on the CPU;
-- the digits of several numbers are decoded together, up to chunk_rows at a time, through the caller's
-  `decode(labels, z)`, which runs the decoder blockwise (model/inference.py): no tile depends on its chunk.
+- the digits of several numbers are decoded and judged together, up to chunk_rows at a time, through the
+  caller's `judge(labels, z)`, which runs the networks blockwise (model/inference.py): no tile and no
+  verdict depends on its chunk, so neither does a digit the classifier has written again (model/numbers.py).
 
-Pure numpy and PyTorch: the caller brings the decoder, run directly (cvae-generate) or through the service's
-batchers (app/routes/dataset.py).
+Pure numpy and PyTorch: the caller brings the networks, run directly (cvae-generate) or through the
+service's batchers (app/routes/dataset.py).
 """
 
 from __future__ import annotations
@@ -27,8 +28,19 @@ import torch
 
 from model.cvae import CVAE
 from model.legible import LatentStream
-from model.numbers import GAP, MARGIN, MAX_DIGITS, TILE, Hand, Written, number_labels
-from model.synthetic import CHUNK_ROWS, Decode, check_seed_and_temperature
+from model.numbers import (
+    GAP,
+    MARGIN,
+    MAX_DIGITS,
+    TILE,
+    Hand,
+    Judge,
+    Writing,
+    Written,
+    number_labels,
+    write_together,
+)
+from model.synthetic import CHUNK_ROWS, check_seed_and_temperature
 
 # The lengths a set's numbers have unless asked otherwise: 1 to 8 digits.
 MIN_LENGTH, MAX_LENGTH = 1, 8
@@ -97,7 +109,7 @@ class NumberSet:
 
     cvae: CVAE
     spec: NumberSetSpec
-    decode: Decode
+    judge: Judge
     _: KW_ONLY
     chunk_rows: int = CHUNK_ROWS
 
@@ -108,14 +120,16 @@ class NumberSet:
     def __iter__(self) -> Iterator[NumberChunk]:
         draws = (self.spec.number(index) for index in range(self.spec.count))
         for numbers in _grouped(draws, self.chunk_rows):
-            hands = [Hand.drawn(n.style_seed, len(n.text), self.cvae.cfg.latent_dim) for n in numbers]
-            z = torch.cat(
-                [hand.latents(self._style(n.style_seed)) for hand, n in zip(hands, numbers, strict=True)]
-            )
-            tiles = self.decode(torch.cat([number_labels(n.text) for n in numbers]), z)
-            ends = np.cumsum([len(n.text) for n in numbers])[:-1]
-            written = [hand.compose(part) for hand, part in zip(hands, np.split(tiles, ends), strict=True)]
-            yield NumberChunk(numbers, written)
+            writings = [
+                Writing(
+                    Hand.drawn(n.style_seed, len(n.text), self.cvae.cfg.latent_dim),
+                    self._style(n.style_seed),
+                    number_labels(n.text),
+                )
+                for n in numbers
+            ]
+            write_together(writings, self.judge)
+            yield NumberChunk(numbers, [writing.written() for writing in writings])
 
     def _style(self, style_seed: int) -> torch.Tensor:
         """The style z, (latent_dim,): the seed's first latent at the temperature, as /v1/number draws it."""

@@ -22,8 +22,8 @@ from model.dataset_files import (
     TEXT_LABELS_FILE,
     encode_numbers,
 )
-from model.images import to_uint8
-from model.inference import cvae_inference_form
+from model.inference import cvae_inference_form, inference_form
+from model.legible import Judged, judge
 from model.number_sets import STYLE_SEEDS, NumberSet, NumberSetSpec
 from model.numbers import MAX_DIGITS
 from training.commands.generate import main
@@ -31,27 +31,34 @@ from training.commands.generate import main
 ROOT = Path(__file__).resolve().parents[1]
 
 
+Networks = tuple[CVAE, torch.nn.Module]
+
+
 @pytest.fixture(scope="module")
-def tiny_cvae(tiny_checkpoints: tuple[Path, Path]) -> CVAE:
-    """The tiny CVAE run blockwise, as cvae-generate and the service run it."""
-    return cvae_inference_form(load_checkpoint(tiny_checkpoints[0], "cvae").model)
+def tiny_networks(tiny_checkpoints: tuple[Path, Path]) -> Networks:
+    """The tiny CVAE and classifier run blockwise, as cvae-generate and the service run them. The untrained
+    classifier reads no digit surely, so every digit takes all its tries."""
+    cvae = cvae_inference_form(load_checkpoint(tiny_checkpoints[0], "cvae").model)
+    return cvae, inference_form(load_checkpoint(tiny_checkpoints[1], "classifier").model)
 
 
-def number_set(cvae: CVAE, spec: NumberSetSpec, chunk_rows: int = 256) -> NumberSet:
-    def decode(labels: torch.Tensor, z: torch.Tensor) -> np.ndarray:
-        return to_uint8(cvae.images(z, labels))
+def number_set(networks: Networks, spec: NumberSetSpec, chunk_rows: int = 256) -> NumberSet:
+    cvae, classifier = networks
 
-    return NumberSet(cvae, spec, decode, chunk_rows=chunk_rows)
+    def judged(labels: torch.Tensor, z: torch.Tensor) -> Judged:
+        return judge(cvae, classifier, z, labels)
+
+    return NumberSet(cvae, spec, judged, chunk_rows=chunk_rows)
 
 
 @torch.inference_mode()
 def written(
-    cvae: CVAE, spec: NumberSetSpec, chunk_rows: int = 256
+    networks: Networks, spec: NumberSetSpec, chunk_rows: int = 256
 ) -> list[tuple[str, bytes, list[list[int]]]]:
     """Each number of the set: its text, its image's shape and bytes, and its boxes."""
     return [
         (number.text, repr(image.image.shape).encode() + image.image.tobytes(), image.boxes)
-        for chunk in number_set(cvae, spec, chunk_rows)
+        for chunk in number_set(networks, spec, chunk_rows)
         for number, image in zip(chunk.numbers, chunk.written, strict=True)
     ]
 
@@ -64,7 +71,17 @@ def files(pieces) -> dict[str, bytes]:
 
 
 def run(checkpoints: tuple[Path, Path], out: Path, *options: str) -> Path:
-    main(["--checkpoint", str(checkpoints[0]), "--out", str(out), *options])
+    main(
+        [
+            "--checkpoint",
+            str(checkpoints[0]),
+            "--classifier",
+            str(checkpoints[1]),
+            "--out",
+            str(out),
+            *options,
+        ]
+    )
     return out
 
 
@@ -117,31 +134,32 @@ def test_a_bad_spec_is_a_value_error(arguments: dict, words: str) -> None:
 # The images.
 
 
-def test_images_depend_neither_on_chunks_nor_on_count(tiny_cvae: CVAE) -> None:
+def test_images_depend_neither_on_chunks_nor_on_count(tiny_networks: Networks) -> None:
     spec = NumberSetSpec(7, seed=2, min_length=2, max_length=6)
-    whole = written(tiny_cvae, spec)
+    whole = written(tiny_networks, spec)
     assert [text for text, _, _ in whole] == [spec.number(i).text for i in range(7)]
-    assert written(tiny_cvae, spec, chunk_rows=1) == whole  # a number a chunk
-    assert written(tiny_cvae, spec, chunk_rows=9) == whole  # numbers cut in groups
-    assert written(tiny_cvae, NumberSetSpec(3, seed=2, min_length=2, max_length=6)) == whole[:3]
+    assert written(tiny_networks, spec, chunk_rows=1) == whole  # a number a chunk
+    assert written(tiny_networks, spec, chunk_rows=9) == whole  # numbers cut in groups
+    assert written(tiny_networks, NumberSetSpec(3, seed=2, min_length=2, max_length=6)) == whole[:3]
     assert (
-        written(tiny_cvae, NumberSetSpec(3, seed=2, min_length=2, max_length=6, temperature=0.5)) != whole[:3]
+        written(tiny_networks, NumberSetSpec(3, seed=2, min_length=2, max_length=6, temperature=0.5))
+        != whole[:3]
     )
 
 
 @torch.inference_mode()
-def test_chunks_hold_at_most_chunk_rows_digits_or_one_number(tiny_cvae: CVAE) -> None:
+def test_chunks_hold_at_most_chunk_rows_digits_or_one_number(tiny_networks: Networks) -> None:
     spec = NumberSetSpec(20, seed=1, min_length=3, max_length=8)
-    chunks = list(number_set(tiny_cvae, spec, chunk_rows=10))
+    chunks = list(number_set(tiny_networks, spec, chunk_rows=10))
     assert sum(len(chunk) for chunk in chunks) == 20
     assert all(sum(len(n.text) for n in chunk.numbers) <= 10 or len(chunk) == 1 for chunk in chunks)
     assert all(image.image.shape[1] <= spec.width for chunk in chunks for image in chunk.written)
 
 
 @torch.inference_mode()
-def test_the_npz_loads_without_pickle_and_agrees_with_the_pngs(tiny_cvae: CVAE) -> None:
+def test_the_npz_loads_without_pickle_and_agrees_with_the_pngs(tiny_networks: Networks) -> None:
     spec = NumberSetSpec(9, seed=3, min_length=1, max_length=5)
-    made = number_set(tiny_cvae, spec, chunk_rows=8)
+    made = number_set(tiny_networks, spec, chunk_rows=8)
     npz_files, png_files = files(encode_numbers("npz", made)), files(encode_numbers("png", made))
     assert list(npz_files) == [NPZ_FILE]
     with np.load(io.BytesIO(npz_files[NPZ_FILE]), allow_pickle=False) as npz:
@@ -185,7 +203,7 @@ def test_cvae_generate_writes_pngs_labels_and_a_datasheet(tiny_checkpoints, tmp_
     assert (sheet["numbers"], sheet["seed"], sheet["temperature"]) == (6, 8, 1.0)
     assert (sheet["min_length"], sheet["max_length"], sheet["max_width"]) == (2, 4, spec.width)
     assert sheet["format"] == "npz" and "allow_pickle=False" in sheet["load"]
-    assert "classifier" not in sheet and sheet["command"].endswith("--format npz")
+    assert sheet["classifier"]["name"] == "tiny-classifier" and sheet["command"].endswith("--format npz")
     assert sheet["files"][NPZ_FILE]["bytes"] == (npz / NPZ_FILE).stat().st_size
     again = run(tiny_checkpoints, tmp_path / "again", *options, "--format", "npz")
     assert (again / NPZ_FILE).read_bytes() == (npz / NPZ_FILE).read_bytes()

@@ -6,7 +6,21 @@ import numpy as np
 import pytest
 import torch
 
-from model.numbers import GAP, MARGIN, MAX_DIGITS, TILE, Hand, number_labels, writes_numbers
+from model.legible import Judged
+from model.numbers import (
+    GAP,
+    MARGIN,
+    MAX_DIGITS,
+    TILE,
+    TRIES,
+    Z_STEP,
+    Hand,
+    Writing,
+    number_labels,
+    write,
+    write_together,
+    writes_numbers,
+)
 
 
 def bar_tiles(widths: list[int]) -> np.ndarray:
@@ -93,3 +107,55 @@ def test_a_tile_without_ink_still_gets_a_box() -> None:
     tiles[1] = 0
     boxes = Hand.drawn(0, 2, 4).compose(tiles).boxes
     assert boxes[1][2] - boxes[1][0] == 1 and boxes[1][0] > boxes[0][2]
+
+
+def fake_judge(sureness: dict[tuple[int, int], float], calls: list[int]):
+    """A judge whose tiles are filled with each row's try index (read from z) and whose confidence for
+    (digit, try) is sureness.get(..., 0.0); the digit is the label."""
+
+    def judge(labels: torch.Tensor, z: torch.Tensor) -> Judged:
+        calls.append(len(labels))
+        tries = z[:, 0].round().long().tolist()
+        tiles = np.stack([np.full((TILE, TILE), 10 * t + 1, np.uint8) for t in tries])
+        confidence = torch.tensor(
+            [sureness.get((d, t), 0.0) for d, t in zip(labels.tolist(), tries, strict=True)]
+        )
+        return Judged(tiles, torch.zeros(len(labels), 10), confidence)
+
+    return judge
+
+
+def test_a_digit_not_read_as_itself_is_written_again_and_the_surest_try_kept() -> None:
+    hand = Hand.drawn(0, 3, 2)
+    # Each try's step is its index in its first coordinate, so the fake judge can tell the tries apart.
+    steps = np.zeros_like(hand.steps)
+    steps[:, :, 0] = np.arange(TRIES) / Z_STEP
+    hand = Hand(steps, hand.scales, hand.slants, hand.shifts, hand.gaps)
+    labels = torch.tensor([0, 1, 2])
+    # The 0 is read surely at once, the 1 at its second try, the 2 never (0.9 is LEGIBLE).
+    sureness = {(0, 0): 0.95, (1, 0): 0.3, (1, 1): 0.92, (2, 0): 0.5, (2, 1): 0.7, (2, 2): 0.2, (2, 3): 0.6}
+    calls: list[int] = []
+    writing = Writing(hand, torch.zeros(2), labels)
+    while (rows := writing.rows()) is not None:
+        writing.keep(fake_judge(sureness, calls)(*rows))
+    assert calls == [3, 2, 1, 1]  # all three; the 1 and the 2 again; the 2 twice more
+    assert writing.decoded == 1 + 2 + TRIES
+    tiles = writing._tiles
+    assert [int(tile[0, 0]) for tile in tiles] == [1, 11, 11]  # first try; second try; the surest, the second
+
+
+def test_write_judges_every_numbers_rows_together_as_one_by_one() -> None:
+    rng = np.random.default_rng(0)
+    sureness = {(d, t): float(rng.uniform(0.5, 1.0)) for d in range(10) for t in range(TRIES)}
+    hands = [Hand.drawn(seed, 4, 2) for seed in range(3)]
+    texts = ["2026", "1234", "9999"]
+    alone = [
+        write(h, torch.zeros(2), number_labels(t), fake_judge(sureness, []))
+        for h, t in zip(hands, texts, strict=True)
+    ]
+    together = [Writing(h, torch.zeros(2), number_labels(t)) for h, t in zip(hands, texts, strict=True)]
+    calls: list[int] = []
+    write_together(together, fake_judge(sureness, calls))
+    assert len(calls) <= TRIES and calls[0] == 12
+    for one, writing in zip(alone, together, strict=True):
+        assert (one.image == writing.written().image).all() and one.boxes == writing.written().boxes

@@ -212,17 +212,22 @@ def open_number_set(
     spec: NumberSetSpec,
     device_name: str = "auto",
     block_rows: int = DEFAULT_BLOCK_ROWS,
+    classifier_path: str | Path | None = None,
 ) -> tuple[NumberSet, dict[str, Any]]:
-    """The numbers `spec` asks of `checkpoint`, on its decoder run as the service runs it, and what the
-    datasheet says of the model and the runtime. A model whose classes are not the digits is a ValueError."""
+    """The numbers `spec` asks of `checkpoint`, on the networks run as the service runs them (its classifier
+    judges each digit, model/numbers.py), and what the datasheet says of the model, the classifier and the
+    runtime. A model whose classes are not the digits is a ValueError."""
     cvae, network, device = _open_cvae(checkpoint, device_name, block_rows)
     names = class_names(cvae.config)
     if not writes_numbers(names):
         raise ValueError(
             f"--numbers needs a model whose classes are the digits 0-9; {checkpoint} has {', '.join(names)}"
         )
-    number_set = NumberSet(network, spec, partial(_decode, network, device))
-    return number_set, provenance(cvae, None, device, block_rows)
+    classifier = load_checkpoint(classifier_path or paired_classifier(checkpoint), "classifier", device)
+    check_classifier_fits(cvae, classifier)
+    judge_digits = partial(_judge, network, inference_form(classifier.model, block_rows), device)
+    number_set = NumberSet(network, spec, judge_digits)
+    return number_set, provenance(cvae, classifier, device, block_rows)
 
 
 def write_numbers(
@@ -234,11 +239,12 @@ def write_numbers(
     force: bool = False,
     device_name: str = "auto",
     block_rows: int = DEFAULT_BLOCK_ROWS,
+    classifier_path: str | Path | None = None,
     command: str = PROG,
 ) -> int:
     """The numbers `spec` asks of `checkpoint` written into `out` as `file_format` (npz, or png with
     labels.tsv), with their datasheet (`command` is the origin it names); returns the number of numbers."""
-    number_set, records = open_number_set(checkpoint, spec, device_name, block_rows)
+    number_set, records = open_number_set(checkpoint, spec, device_name, block_rows, classifier_path)
     # A PNG file, or an npz row and, generously, its text, boxes, width and seed.
     per_number = PNG_FILE_BYTES if file_format == "png" else TILE * spec.width + 32 * spec.max_length
     _check_out(out, force, spec.count * per_number)

@@ -26,8 +26,8 @@ from model.checkpoint import load_checkpoint
 from model.cvae import CVAE
 from model.images import make_grid, png_bytes, to_uint8
 from model.inference import inference_form
-from model.legible import LatentStream
-from model.numbers import TILE, Hand, Written, number_labels
+from model.legible import LatentStream, judge
+from model.numbers import TILE, Hand, Written, number_labels, write
 
 OUT = Path("benchmarks/results/numbers.json")
 FIGURE = Path("docs/numbers.png")
@@ -38,13 +38,14 @@ FIGURE_NUMBERS = (("2026", 0), ("2026", 1), ("31415926", 2), ("90210", 3), ("123
 
 
 @torch.inference_mode()
-def write_number(cvae: CVAE, text: str, seed: int, temperature: float = 1.0) -> Written:
+def write_number(
+    cvae: CVAE, classifier: torch.nn.Module, text: str, seed: int, temperature: float = 1.0
+) -> Written:
     """The number as /v1/number writes it (app/routes/numbers.py) at CVAE_PRECISION fp32, the default, for
-    a cvae whose decoder is in the service's blockwise form: the same bytes."""
-    labels = number_labels(text)
+    networks in the service's blockwise form: the same bytes."""
     style = LatentStream(cvae, seed, 1, temperature).take(1)[0]
     hand = Hand.drawn(seed, len(text), cvae.cfg.latent_dim)
-    return hand.compose(to_uint8(cvae.images(hand.latents(style), labels)))
+    return write(hand, style, number_labels(text), lambda labels, z: judge(cvae, classifier, z, labels))
 
 
 def framed(image: np.ndarray, box: list[int]) -> np.ndarray:
@@ -84,7 +85,7 @@ def number_report(
     frames, labels, numbers = [], [], []
     for i in tqdm(range(count), desc="numbers", unit="number"):
         text = number_text(seed, i)
-        written = write_number(cvae, text, i, temperature)
+        written = write_number(cvae, classifier, text, i, temperature)
         frames += [framed(written.image, box) for box in written.boxes]
         labels += [int(digit) for digit in text]
         numbers += [i] * len(text)
@@ -114,9 +115,9 @@ def number_report(
     }
 
 
-def number_figure(cvae: CVAE, path: Path = FIGURE) -> None:
+def number_figure(cvae: CVAE, classifier: torch.nn.Module, path: Path = FIGURE) -> None:
     """A few numbers, each in its seed's hand, at twice the size, one under another."""
-    images = [write_number(cvae, text, seed).image for text, seed in FIGURE_NUMBERS]
+    images = [write_number(cvae, classifier, text, seed).image for text, seed in FIGURE_NUMBERS]
     width = max(image.shape[1] for image in images)
     rows = np.stack([np.pad(image, ((0, 0), (0, width - image.shape[1]))) for image in images])
     path.write_bytes(png_bytes(make_grid(rows, nrow=1), scale=2))
@@ -130,7 +131,7 @@ def served_number_report(checkpoint: Path, classifier_path: Path, count: int) ->
     cvae.decoder = inference_form(cvae.decoder)
     start = time.perf_counter()
     report = number_report(cvae, classifier, count)
-    number_figure(cvae)
+    number_figure(cvae, classifier)
     return {
         "checkpoint": str(checkpoint),
         "classifier": str(classifier_path),

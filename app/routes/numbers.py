@@ -1,7 +1,8 @@
 """Numbers written in one hand: /v1/number and /v1/number.png (model/numbers.py).
 
-The digits are decoded in one job of the decoder's micro-batch, with concurrent requests, and the number is
-set and encoded from their tiles in the model thread, as a sample's PNGs are.
+The digits are decoded and read by the classifier in one job of the judge's micro-batch, with concurrent
+requests (a digit it does not read as itself is tried again, model/numbers.py), and the number is set and
+encoded from their tiles off the event loop.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import base64
 from dataclasses import dataclass
 from typing import Annotated
 
-import numpy as np
 import torch
+from anyio import to_thread
 from fastapi import Query, Request, Response
 from torch import Tensor
 
@@ -36,7 +37,7 @@ from app.schemas import (
     request_error,
 )
 from model.images import png_bytes
-from model.numbers import MAX_DIGITS, MIN_HEIGHT, Hand, number_labels, writes_numbers
+from model.numbers import MAX_DIGITS, MIN_HEIGHT, Hand, Writing, number_labels, writes_numbers
 
 router = v1_router(
     "numbers",
@@ -71,8 +72,8 @@ def number_writer(models: ServedModels, name: str | None, where: str, does: str 
 
 
 async def _written(ask: NumberAsk, where: str, metrics: Metrics) -> tuple[Tensor, bytes, list[list[int]]]:
-    """The style used, and the number's PNG and boxes: its digits decoded in a batch with concurrent
-    requests, then set and encoded in the model thread."""
+    """The style used, and the number's PNG and boxes: its digits decoded and judged (model/numbers.py's
+    Writing) in batches with concurrent requests, then set and encoded off the event loop."""
     model = ask.model
     if ask.style is None:
         z = model.seeded_latents(ask.seed, 1, ask.temperature)[0]
@@ -82,13 +83,16 @@ async def _written(ask: NumberAsk, where: str, metrics: Metrics) -> tuple[Tensor
     else:
         z = torch.tensor(ask.style)
     hand = Hand.drawn(ask.seed, len(ask.text), model.latent_dim)
+    writing = Writing(hand, z, number_labels(ask.text))
+    while (rows := writing.rows()) is not None:
+        writing.keep(await model.judged(*rows))
+    metrics.images_generated.labels(model.name, "number").inc(writing.decoded)
 
-    def encode(tiles: np.ndarray) -> tuple[bytes, list[list[int]]]:
-        written = hand.compose(tiles, ask.height)
+    def encode() -> tuple[bytes, list[list[int]]]:
+        written = writing.written(ask.height)
         return png_bytes(written.image), written.boxes
 
-    image, boxes = await model.decode(number_labels(ask.text), hand.latents(z), encode)
-    metrics.images_generated.labels(model.name, "number").inc(len(ask.text))
+    image, boxes = await to_thread.run_sync(encode)
     return z, image, boxes
 
 

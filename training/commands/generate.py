@@ -20,7 +20,8 @@ from training.generate import DRAWS_PER_IMAGE, MIN_DRAWS, PROG, write_dataset, w
 logger = logging.getLogger(PROG)
 PER_CLASS = 1000
 # The options of a dataset of each class, and of a set of numbers: either kind refuses the other's, as
-# GET /v1/dataset does (--classifier and --max-draws serve --min-confidence, read only with it).
+# GET /v1/dataset does (--max-draws serves --min-confidence, read only with it; --classifier serves
+# --min-confidence and --numbers, whose digits it judges).
 CLASS_OPTIONS = ("per_class", "min_confidence")
 NUMBER_OPTIONS = ("min_length", "max_length")
 
@@ -76,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--classifier",
         default=None,
-        help="classifier checkpoint for --min-confidence; default: the one beside --checkpoint that its OOD "
-        "calibration was made with (the one served with it), else one trained on the same data",
+        help="classifier checkpoint for --min-confidence and the one that judges --numbers' digits; default: "
+        "the one beside --checkpoint that its OOD calibration was made with (the one served with it), else "
+        "one trained on the same data",
     )
     parser.add_argument(
         "--max-draws",
@@ -155,6 +157,7 @@ def run_numbers(args: argparse.Namespace, command: str) -> None:
         force=args.force,
         device_name=args.device,
         block_rows=args.block_rows,
+        classifier_path=args.classifier,
         command=command,
     )
     logger.info("wrote %d numbers (%s) and their datasheet to %s", written, file_format, args.out)
