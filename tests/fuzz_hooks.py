@@ -26,7 +26,7 @@ import schemathesis
 from tests.leaks import leak_in
 from tests.robustness import FUZZ_ANSWERS_VARIABLE
 
-UPLOADS = {"/v1/reconstruct", "/v1/encode", "/v1/transfer"}
+UPLOADS = {"/v1/reconstruct", "/v1/encode", "/v1/transfer", "/v1/read"}
 # Where a schema-valid min_confidence can be unmet: a 422 that says "only k of the n images ...".
 MIN_CONFIDENCE_PATHS = {"/v1/sample", "/v1/sample.png", "/v1/dataset"}
 # The words of /v1/dataset's 422s for parameters that do not go together (app/routes/dataset.py).

@@ -3,7 +3,8 @@
 wrk only counts statuses, so the load comes from Python (asyncio, httpx, a connection per worker), which
 reads every answer: the status the request must get; for a 200, what it asked for (as many images as it
 asked, each a base64 PNG that Pillow decodes in full as 28x28 grayscale, latent vectors of the model's
-latent_dim, a digit of 0 to 9 whose source is the one the request implies, probabilities that sum to 1, a PNG
+latent_dim, a digit of 0 to 9 whose source is the one the request implies, a written number's
+image of the height asked with a box per digit, probabilities that sum to 1, a PNG
 grid of the right size); for a 4xx, JSON with a "detail"; for every answer, no trace, file path or library
 version in its headers or body (tests/leaks.py, as the fuzzer checks). Every request of the mix is seeded,
 so the service promises the same answer to it each time (tests/test_app_batching.py): each answer must
@@ -113,17 +114,41 @@ def soak_mix(latent_dim: int) -> list[Planned]:
     return [Planned(request, status, _asked(request)) for request, status in mix]
 
 
-def _png_problem(data: bytes, size: tuple[int, int], what: str) -> str | None:
+def _png_problem(data: bytes, size: tuple[int | None, int], what: str) -> str | None:
+    """What is wrong with a PNG that must be grayscale of the given size (a width of None: any width)."""
     if not data.startswith(PNG_SIGNATURE):
         return f"{what} is not a PNG"
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()  # every pixel decoded, not just the header read
-            if image.size != size or image.mode != "L":
-                return f"{what} is {image.mode} {image.size[0]}x{image.size[1]}, not L {size[0]}x{size[1]}"
+            width = image.size[0] if size[0] is None else size[0]
+            if image.size != (width, size[1]) or image.mode != "L":
+                return f"{what} is {image.mode} {image.size[0]}x{image.size[1]}, not L {width}x{size[1]}"
     except (OSError, SyntaxError, ValueError) as e:
         return f"{what} does not decode: {e}"
     return None
+
+
+def _echo_problems(body: dict[str, Any], asked: dict[str, Any]) -> list[str]:
+    """Every field of the request that the answer does not echo as asked."""
+    return [f"{key} {body.get(key)!r}, asked {asked[key]!r}" for key in asked if body.get(key) != asked[key]]
+
+
+def _number_problems(body: dict[str, Any], asked: dict[str, Any]) -> list[str]:
+    """/v1/number's answer: the text and seed asked, one PNG of the height asked, a box per digit in it."""
+    problems = _echo_problems(body, asked)
+    try:
+        data = base64.b64decode(body.get("image"), validate=True)
+    except (binascii.Error, TypeError):
+        return [*problems, "image is not base64"]
+    height = asked.get("height", IMAGE_SIZE[1])
+    problems.append(_png_problem(data, (None, height), "image"))
+    boxes = body.get("boxes")
+    if not isinstance(boxes, list) or len(boxes) != len(asked["text"]):
+        problems.append(f"boxes {boxes!r} are not one per digit of {asked['text']!r}"[:200])
+    elif any(not (0 <= x0 < x1 and 0 <= y0 < y1 <= height) for x0, y0, x1, y1 in boxes):
+        problems.append(f"a box outside the image: {boxes!r}"[:200])
+    return [p for p in problems if p]
 
 
 def _images_problems(images: Any, count: int, what: str) -> list[str]:
@@ -204,9 +229,7 @@ def _ok_problems(planned: Planned, response: httpx.Response, latent_dim: int) ->
     body = response.json()
     if path == "/v1/sample":
         n = asked.get("n", 1)
-        problems = [
-            f"{key} {body.get(key)!r}, asked {asked[key]!r}" for key in asked if body.get(key) != asked[key]
-        ]
+        problems = _echo_problems(body, asked)
         return (
             problems
             + _images_problems(body.get("images"), n, "images")
@@ -222,6 +245,8 @@ def _ok_problems(planned: Planned, response: httpx.Response, latent_dim: int) ->
             + _images_problems(body.get("images"), steps, "images")
             + _vectors_problems(body.get("latents"), steps, latent_dim, "latents")
         )
+    if path == "/v1/number":
+        return _number_problems(body, asked)
     problems = _decision_problems(body, asked["digit"])
     if path == "/v1/transfer":
         return (

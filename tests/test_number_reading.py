@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from model.preprocess import NoInkError
@@ -199,7 +200,7 @@ def test_the_real_material_is_the_fixed_splits_test_digits(offline_split: Split)
 
 
 def test_the_service_writer_writes_numbers_as_number_report_does(tiny_checkpoints: tuple[Path, Path]) -> None:
-    write = nr.service_writer(tiny_checkpoints[0])
+    write = nr.service_writer(tiny_checkpoints[0], nr.load_classifier(tiny_checkpoints[1]))
     image = write("2026", 5)
     assert image.dtype == np.uint8 and image.shape[0] == 28 and image.shape[1] > 4 * 4
     assert np.array_equal(image, write("2026", 5))
@@ -303,6 +304,20 @@ def test_a_reader_that_is_not_there_is_named(monkeypatch: pytest.MonkeyPatch) ->
         command.main(["--reader", "model.no_such_reader:read_digits"])
     monkeypatch.setitem(sys.modules, "fake_reader", types.SimpleNamespace(read=lambda data: [1]))
     assert nr.load_reader("fake_reader:read")(b"") == [1]
+
+
+def test_a_reader_that_takes_a_classifier_is_given_the_one_asked_for(
+    tiny_checkpoints: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def read(data: bytes, classifier: torch.nn.Module) -> list[int]:
+        return [id(classifier)]
+
+    monkeypatch.setitem(sys.modules, "fake_reader", types.SimpleNamespace(read=read))
+    classifier = nr.load_classifier(tiny_checkpoints[1])
+    assert nr.load_reader("fake_reader:read", lambda: classifier)(b"") == [id(classifier)]
+    # One that does not take a classifier is not given one (nor is one loaded).
+    monkeypatch.setitem(sys.modules, "fake_reader", types.SimpleNamespace(read=lambda data: [1]))
+    assert nr.load_reader("fake_reader:read", lambda: pytest.fail("loaded"))(b"") == [1]
 
 
 def test_the_command_writes_the_report_and_the_montage(

@@ -1,5 +1,5 @@
 """How well a reader of written numbers (POST /v1/read) reads them: the evaluation harness, whatever the
-reader is (`make`-free: training/commands/number_reading.py).
+reader is (the command: training/commands/number_reading.py).
 
 A reader is any callable from an upload's bytes to the digits it reads, left to right; an UploadError of
 model/preprocess.py counts as reading nothing. It is measured on three kinds of upload:
@@ -18,7 +18,9 @@ set", i), so a set is the same bytes whatever else is rendered, and a failure ca
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import io
 import json
 import platform
@@ -46,6 +48,7 @@ from training.photos import FRAME, pen_colour, pen_ink, photo_rng
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "number-reading.json"
 DEFAULT_READER = "model.reading:read_digits"
+DEFAULT_CLASSIFIER = ROOT / "checkpoints" / "digit-classifier"
 DEFAULT_PER_KIND = 300
 DEFAULT_FOUR_DIGIT = 200
 
@@ -70,6 +73,8 @@ MARGIN = 4
 # Height of a digit's 20-pixel box once drawn, in upload pixels (photos.py's convention).
 DIGIT_HEIGHT = (40, 120)
 FAILURES_KEPT = 5
+# A failure's upload in the montage fits this box (width, height).
+THUMBNAIL = (480, 160)
 
 Reader = Callable[[bytes], Sequence[int]]
 # The service's writer: (text, seed) -> the number's uint8 image, white on black, TILE pixels high.
@@ -262,23 +267,33 @@ def number_uploads(
                 yield number_upload(kind, group, index, seed, material)
 
 
-def service_writer(checkpoint: str | Path) -> Writer:
-    """The shipped CVAE on the CPU, its decoder in the service's form, writing numbers as /v1/number does."""
+def load_classifier(path: str | Path) -> torch.nn.Module:
+    """A digit classifier on the CPU in the service's form, as the service judges and reads with it."""
+    return inference_form(load_checkpoint(path, "classifier", torch.device("cpu")).model)
+
+
+def service_writer(checkpoint: str | Path, classifier: torch.nn.Module) -> Writer:
+    """The CVAE on the CPU, its decoder in the service's form, writing numbers as /v1/number does: a digit
+    the classifier does not read as itself is written again (training/number_report.write_number)."""
     cvae = load_checkpoint(checkpoint, "cvae", torch.device("cpu")).model
     cvae.decoder = inference_form(cvae.decoder)
-    return lambda text, seed: write_number(cvae, text, seed).image
+    return lambda text, seed: write_number(cvae, classifier, text, seed).image
 
 
-def load_reader(spec: str) -> Reader:
+def load_reader(
+    spec: str, classifier: Callable[[], torch.nn.Module] = lambda: load_classifier(DEFAULT_CLASSIFIER)
+) -> Reader:
     """The function named MODULE:FUNCTION; SystemExit with what is missing when it is not there (the
-    reader may not be written yet)."""
+    reader may not be written yet). A function that takes a `classifier` too is given `classifier()` (e.g.
+    load_classifier's), so that model/reading.py's read_digits(data, classifier) is measured as the
+    service runs it."""
     module_name, _, function = spec.partition(":")
     if not module_name or not function:
         raise SystemExit(f"--reader {spec!r}: expected MODULE:FUNCTION, e.g. {DEFAULT_READER}")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
-        if e.name is None or not module_name.startswith(e.name):
+        if e.name is None or not (module_name == e.name or module_name.startswith(e.name + ".")):
             raise  # the module is there, one of its imports is not
         raise SystemExit(
             f"--reader {spec}: there is no module {module_name} (is the reader written yet?)"
@@ -286,6 +301,9 @@ def load_reader(spec: str) -> Reader:
     read = getattr(module, function, None)
     if not callable(read):
         raise SystemExit(f"--reader {spec}: {module_name} has no function {function}")
+    wanted = inspect.signature(read).parameters.get("classifier")
+    if wanted is not None and wanted.default is inspect.Parameter.empty:
+        return functools.partial(read, classifier=classifier())
     return read
 
 
@@ -403,24 +421,21 @@ def markdown_table(kinds: dict[str, dict[str, Any]]) -> str:
 
 def number_reading_report(
     read: Reader,
-    reader: str,
     material: Material,
     counts: dict[str, int],
     seed: int,
+    about: dict[str, str],
     progress: Callable[[Iterator[NumberUpload], int], Iterable[NumberUpload]] = lambda it, total: it,
-    data: str = "",
-    checkpoint: str = "",
 ) -> dict[str, Any]:
-    """`read` over every set of every kind (`counts` numbers of each set), and the issue's targets;
+    """`read` over every set of every kind (`counts` numbers of each set; no service kind without a
+    writer), and the issue's targets; `about` names what was measured (reader, data, checkpoints),
     `progress` wraps the stream of uploads (a progress bar)."""
     kinds = KINDS if material.write is not None else tuple(kind for kind in KINDS if kind != "service")
     total = len(kinds) * sum(counts.values())
     results = evaluate(read, progress(number_uploads(kinds, counts, seed, material), total))
     return {
         "benchmark": "written numbers read: training/number_reading.py",
-        "reader": reader,
-        "data": data,
-        "checkpoint": checkpoint,
+        **about,
         "seed": seed,
         "numbers_per_set": counts,
         "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads",
@@ -431,27 +446,28 @@ def number_reading_report(
 
 
 def write_montage(kinds: dict[str, dict[str, Any]], seed: int, material: Material, path: Path) -> int:
-    """The report's failures drawn again, each downscaled to at most 64 pixels high and 480 wide with its
-    true and read text above it, one under another in a PNG at `path`, and their list beside it (.json);
-    the count of failures drawn."""
+    """The report's failures drawn again, each downscaled into THUMBNAIL with its true and read text above
+    it, one under another in a PNG at `path`, and their list beside it (.json); the count of failures
+    drawn. Looking at them tells a reader's mistake from a number no one could read."""
     shown, tiles = [], []
     for kind, groups in kinds.items():
         for group, row in groups.items():
             for failure in row["failures"]:
                 upload = number_upload(kind, group, failure["index"], seed, material)
                 image = Image.open(io.BytesIO(upload.data)).convert("L")
-                image.thumbnail((480, 64))
+                image.thumbnail(THUMBNAIL)
                 shown.append({"kind": kind, "set": group, **failure})
                 tiles.append(image)
     if not tiles:
         return 0
     line = 14
-    canvas = Image.new(
-        "L", (max(480, *(tile.width for tile in tiles)), sum(line + tile.height + 4 for tile in tiles)), 128
-    )
+    canvas = Image.new("L", (THUMBNAIL[0], sum(line + tile.height + 4 for tile in tiles)), 128)
     draw, top = ImageDraw.Draw(canvas), 0
     for item, tile in zip(shown, tiles, strict=True):
-        draw.text((2, top), f"{item['kind']} #{item['index']}: {item['true']} read {item['read']}", fill=255)
+        read = "refused" if item["read"] is None else f"read {item['read']}"
+        draw.text(
+            (2, top), f"{item['kind']}, {item['set']} #{item['index']}: {item['true']} {read}", fill=255
+        )
         canvas.paste(tile, (0, top + line))
         top += line + tile.height + 4
     path.parent.mkdir(parents=True, exist_ok=True)

