@@ -82,11 +82,18 @@ STROKE_LEVEL = 0.5
 KEEP_MASS = 0.05
 KEEP_DISTANCE = 0.5
 # A written number's digits are kept one after another while the next lies within this share of the
-# largest piece's height of one kept, beside it (a digit's height apart, as people space digits at most).
-ROW_REACH = 1.0
+# largest piece's height of one kept, beside it (two digits' height apart: people space digits widely).
+ROW_REACH = 2.0
+# In a row, a piece with this share of the largest one's ink is kept (a "1" has far less ink than an "8"),
+# and a stroke's core is this share of the strongest contrast: a number's digits are written with unequal
+# pressure, and the one pressed least must not drop out of the row.
+ROW_KEEP_MASS = 0.02
+ROW_STROKE_LEVEL = 0.4
 # On a page lit evenly enough, one paper value finds the digit the second closing's paper finds: its size
-# within this factor of that one's (larger: a shadow joined it; smaller: a speck darker than the rest).
+# within this factor of that one's (larger: a shadow joined it; smaller: a speck darker than the rest) and in
+# the same place (the boxes around both overlapping by SAME_PLACE of their union).
 EVEN_EXTENT = 1.25
+SAME_PLACE = 0.5
 # A page is clean where a quadratic surface of light (fitted to every FIT_STEP-th row and column of the
 # paper) is within CLEAN_SPREAD of the ink's contrast of all but CLEAN_SHARE of the paper: its grain well
 # under NOISE_FLOOR. On a clean page, strokes WIDE_STROKE of the first closing wide or wider, which it may
@@ -292,7 +299,9 @@ def ink_intensity(gray: np.ndarray, notes: list[str] | None = None, row: bool = 
     around = ~ndimage.maximum_filter(region, 5)
     level = float(np.median(small[around])) if around.any() else float(np.median(reduced))
     even_region = _digit_region(_darkness(small, level), lines, row=row)
-    if 1 / EVEN_EXTENT <= _extent(even_region) / _extent(region) <= EVEN_EXTENT:
+    if 1 / EVEN_EXTENT <= _extent(even_region) / _extent(region) <= EVEN_EXTENT and _same_place(
+        even_region, region
+    ):
         paper, region = level, even_region
     return _ink_on(gray, factor, paper, region, lines, notes)
 
@@ -495,6 +504,21 @@ def _extent(mask: np.ndarray) -> int:
     return max(rows.stop - rows.start, cols.stop - cols.start)
 
 
+def _same_place(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether the boxes around two masks' pixels overlap by SAME_PLACE of their union: not a shadow's edge
+    of the digit's size elsewhere in the frame (a number's row is as wide as a vignette's corner is tall)."""
+    (a_rows, a_cols), (b_rows, b_cols) = (ndimage.find_objects(m.astype(np.int8))[0] for m in (a, b))
+
+    def area(rows: slice, cols: slice) -> int:
+        return max(rows.stop - rows.start, 0) * max(cols.stop - cols.start, 0)
+
+    both = area(
+        slice(max(a_rows.start, b_rows.start), min(a_rows.stop, b_rows.stop)),
+        slice(max(a_cols.start, b_cols.start), min(a_cols.stop, b_cols.stop)),
+    )
+    return both >= SAME_PLACE * (area(a_rows, a_cols) + area(b_rows, b_cols) - both)
+
+
 def _stroke_width(mask: np.ndarray) -> float:
     """The median length of the mask's horizontal and vertical runs: most of them cross a stroke. (A stroke
     wider than the closing this sizes stays solid all the same: under the strokes' cores the first closing is
@@ -623,7 +647,8 @@ def _digit_region(
     contrast = _strongest(darkness, lines)
     if contrast <= 0:
         raise NoInkError("no ink found: the image is blank or has too little contrast")
-    core = _digit_core(darkness > STROKE_LEVEL * contrast, darkness, lines, notes, row)
+    level = ROW_STROKE_LEVEL if row else STROKE_LEVEL
+    core = _digit_core(darkness > level * contrast, darkness, lines, notes, row)
     # A line's soft edges are left out with it: the digit's soft edges must not grow along them.
     beside_lines = ndimage.binary_dilation(lines, np.ones((3, 3), bool))
     labels, count = _components(((darkness > NOISE_FLOOR * contrast) & ~beside_lines) | core)
@@ -659,7 +684,7 @@ def _digit_core(
     gap = np.maximum.reduce([top - bottom[main], top[main] - bottom, left - right[main], left[main] - right])
     kept = (mass >= KEEP_MASS * mass[main]) & (gap <= reach)
     if row:
-        kept = _in_a_row(boxes, mass >= KEEP_MASS * mass[main], kept, ROW_REACH * height)
+        kept = _in_a_row(boxes, mass >= ROW_KEEP_MASS * mass[main], kept, ROW_REACH * height)
     if notes is not None:
         digit_sized = (mass >= MARK_MASS * mass[main]) & (bottom - top >= MARK_HEIGHT * height)
         marks = _side_by_side(left[digit_sized], right[digit_sized])

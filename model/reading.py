@@ -49,7 +49,7 @@ FRAGMENT = 0.6
 # A piece wider than this times its height may be digits that touch.
 TOUCHING = 0.75
 # A digit's width over its height when no digit of the upload stands alone to tell it.
-DIGIT_SHAPE = 0.7
+DIGIT_SHAPE = 0.8
 # What a cutting into one digit more or fewer than its width makes likely costs, in log-probability.
 CUT_COST = 1.0
 # A piece cut from touching digits is this share of their height wide, at least and at most.
@@ -115,7 +115,10 @@ def lattice(ink: np.ndarray, factor: int, size: tuple[int, int]) -> Lattice:
     extents = [_extent(group, [slices[i] for i in kept]) for group in groups]
     widths = np.array([right - left for _, _, left, right in extents], float)
     heights = np.array([bottom - top for top, bottom, _, _ in extents], float)
-    typical = max(float(np.median(widths)), DIGIT_SHAPE * float(np.median(heights)))
+    # A digit's width is told by the digits that stand alone: a group wide enough to be digits that touch
+    # says nothing of it (most of a number's digits may touch).
+    alone = widths[widths <= TOUCHING * heights]
+    typical = max(float(np.median(alone)) if len(alone) else 0.0, DIGIT_SHAPE * float(np.median(heights)))
     expected = [max(1, round(width / typical)) for width in widths]
     crops: list[np.ndarray] = []
     boxes: list[list[int]] = []
