@@ -89,11 +89,15 @@ ROW_REACH = 2.0
 # pressure, and the one pressed least must not drop out of the row.
 ROW_KEEP_MASS = 0.02
 ROW_STROKE_LEVEL = 0.4
+# A row or column of the image that faint ink spans this share of is a rule or a shadow's edge: no number's.
+ACROSS = 0.9
 # On a page lit evenly enough, one paper value finds the digit the second closing's paper finds: its size
 # within this factor of that one's (larger: a shadow joined it; smaller: a speck darker than the rest) and in
-# the same place (the boxes around both overlapping by SAME_PLACE of their union).
+# the same place (the boxes around both overlapping by SAME_PLACE of their union) with at most EVEN_AREA times
+# its pixels (a soft edge adds a few; a band of shadow as long as a number's row, many).
 EVEN_EXTENT = 1.25
 SAME_PLACE = 0.5
+EVEN_AREA = 1.5
 # A page is clean where a quadratic surface of light (fitted to every FIT_STEP-th row and column of the
 # paper) is within CLEAN_SPREAD of the ink's contrast of all but CLEAN_SHARE of the paper: its grain well
 # under NOISE_FLOOR. On a clean page, strokes WIDE_STROKE of the first closing wide or wider, which it may
@@ -299,8 +303,10 @@ def ink_intensity(gray: np.ndarray, notes: list[str] | None = None, row: bool = 
     around = ~ndimage.maximum_filter(region, 5)
     level = float(np.median(small[around])) if around.any() else float(np.median(reduced))
     even_region = _digit_region(_darkness(small, level), lines, row=row)
-    if 1 / EVEN_EXTENT <= _extent(even_region) / _extent(region) <= EVEN_EXTENT and _same_place(
-        even_region, region
+    if (
+        1 / EVEN_EXTENT <= _extent(even_region) / _extent(region) <= EVEN_EXTENT
+        and _same_place(even_region, region)
+        and even_region.sum() <= EVEN_AREA * region.sum()
     ):
         paper, region = level, even_region
     return _ink_on(gray, factor, paper, region, lines, notes)
@@ -560,7 +566,9 @@ def _printed_lines(darkness: np.ndarray, row: bool = False) -> np.ndarray:
     for label, (rows, cols) in enumerate(ndimage.find_objects(lines), start=1):
         across = cols.stop - cols.start >= rows.stop - rows.start
         along, digit_along, side = (cols, digit_cols, width) if across else (rows, digit_rows, height)
-        apart = _apart(rows, digit_rows) or _apart(cols, digit_cols)
+        # Beside a number, a straight stroke is another digit (a 1's stem after the rest): in a row, only a
+        # line apart along its own length (a rule above or below, a margin past its end) is left out so.
+        apart = _apart(along, digit_along) if row else _apart(rows, digit_rows) or _apart(cols, digit_cols)
         long = along.stop - along.start >= LINE_PIECE * side
         printed[label] = long and (apart or _beyond(along, digit_along))
         if printed[label] and _inside(rows, cols, darkness.shape):
@@ -651,7 +659,10 @@ def _digit_region(
     core = _digit_core(darkness > level * contrast, darkness, lines, notes, row)
     # A line's soft edges are left out with it: the digit's soft edges must not grow along them.
     beside_lines = ndimage.binary_dilation(lines, np.ones((3, 3), bool))
-    labels, count = _components(((darkness > NOISE_FLOOR * contrast) & ~beside_lines) | core)
+    soft = (darkness > NOISE_FLOOR * contrast) & ~beside_lines
+    if row:
+        soft &= (soft.mean(axis=1) < ACROSS)[:, None] & (soft.mean(axis=0) < ACROSS)[None, :]
+    labels, count = _components(soft | core)
     touched = np.zeros(count + 1, bool)
     touched[np.unique(labels[core])] = True
     touched[0] = False

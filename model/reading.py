@@ -2,7 +2,8 @@
 
 1. The number's ink, as a lone digit's is found (model/preprocess.py, on any paper and under any light),
    but keeping every digit-sized piece in a row, not only the largest and those near it.
-2. Its 8-connected pieces of ink; specks (less than SPECK of the heaviest piece's ink) are left out.
+2. Its 8-connected pieces of ink; specks (less than SPECK of the heaviest piece's ink) and streaks (less than
+   STREAK of their width high) are left out.
 3. Pieces whose column spans overlap by half the narrower one's width or more are one digit (a 4's or a 5's
    separate strokes, a broken stroke); the others stand side by side, one digit each, unless they touch.
 4. A piece wider than TOUCHING times its height may be digits that touch or overlap: the columns where its
@@ -42,6 +43,9 @@ from model.preprocess import (
 INK_LEVEL = 0.02
 # A piece with less than this share of the heaviest piece's ink is a speck.
 SPECK = 0.04
+# A piece less than this share of its width high is a streak (a shadow's edge, a rule), not digits: eight
+# digits that all touch are a fifth as high as wide.
+STREAK = 0.1
 # Pieces whose column spans overlap by this share of the narrower one's width are one digit.
 SAME_DIGIT = 0.5
 # A group of pieces less than this share of the median group's height is a fragment of a digit.
@@ -50,7 +54,8 @@ FRAGMENT = 0.6
 TOUCHING = 0.75
 # A digit's width over its height when no digit of the upload stands alone to tell it.
 DIGIT_SHAPE = 0.8
-# What a cutting into one digit more or fewer than its width makes likely costs, in log-probability.
+# What a cutting into one digit more or fewer than its width makes likely costs, in log-probability (in
+# proportion: a piece 1.3 digits wide is two digits, one narrow, about as often as it is one wide digit).
 CUT_COST = 1.0
 # A piece cut from touching digits is this share of their height wide, at least and at most.
 CUT_WIDTH = (0.2, 1.1)
@@ -74,7 +79,7 @@ class Lattice:
     crops: Tensor
     boxes: list[list[int]]
     pieces: list[list[list[int]]]
-    expected: list[int]
+    expected: list[float]
 
     def read(self, probabilities: Tensor) -> list[int]:
         """The candidates that make the number, left to right, given the classifier's probabilities of each
@@ -84,7 +89,7 @@ class Lattice:
         chosen: list[int] = []
         for cuttings, expected in zip(self.pieces, self.expected, strict=True):
 
-            def score(cutting: list[int], expected: int = expected) -> float:
+            def score(cutting: list[int], expected: float = expected) -> float:
                 return sum(surety[i] for i in cutting) - CUT_COST * abs(len(cutting) - expected)
 
             chosen += max(cuttings, key=score)
@@ -106,7 +111,11 @@ def lattice(ink: np.ndarray, factor: int, size: tuple[int, int]) -> Lattice:
         raise NoInkError("no ink found: the image is blank or has too little contrast")
     mass = ndimage.sum_labels(ink, labels, np.arange(1, count + 1))
     slices = ndimage.find_objects(labels)
-    kept = [i for i in range(count) if mass[i] >= SPECK * mass.max()]
+    kept = [
+        i
+        for i, (rows, columns) in enumerate(slices)
+        if mass[i] >= SPECK * mass.max() and rows.stop - rows.start >= STREAK * (columns.stop - columns.start)
+    ]
     groups = _whole(
         _side_by_side([(slices[i][1].start, slices[i][1].stop) for i in kept]), [slices[i] for i in kept]
     )
@@ -119,7 +128,7 @@ def lattice(ink: np.ndarray, factor: int, size: tuple[int, int]) -> Lattice:
     # says nothing of it (most of a number's digits may touch).
     alone = widths[widths <= TOUCHING * heights]
     typical = max(float(np.median(alone)) if len(alone) else 0.0, DIGIT_SHAPE * float(np.median(heights)))
-    expected = [max(1, round(width / typical)) for width in widths]
+    expected = [max(1.0, width / typical) for width in widths]
     crops: list[np.ndarray] = []
     boxes: list[list[int]] = []
     pieces: list[list[list[int]]] = []
