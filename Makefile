@@ -159,9 +159,12 @@ legible: install
 
 # The numbers /v1/number writes: the share of their digits (cut from each box) that the classifier reads right,
 # and how alike the digits of one number are against those of different numbers (one hand); 1,000 numbers of
-# 2 to 8 digits. Writes benchmarks/results/numbers.json and docs/numbers.png (15 s).
+# 2 to 8 digits. Writes benchmarks/results/numbers.json and docs/numbers.png (15 s). Then how well /v1/read's
+# reader reads numbers made of real test digits on plain and photographed paper, and the service's own
+# (benchmarks/results/number-reading.json, docs/reading.png: under 2 min on one thread).
 numbers: install
 	$(BIN)/python -m training.commands.number_report
+	$(BIN)/python -m training.commands.number_reading --examples docs/reading.png
 
 # is_digit / ood_score of both shipped models, calibrated on their own held-out test data (half calibrates,
 # half checks; the result goes into config.json, under "ood").

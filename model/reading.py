@@ -12,7 +12,7 @@
    Lattice), and the cutting whose pieces it reads most surely is kept (the sum of the log of each piece's
    highest probability, so an uncut digit that reads well is not split into two halves that read less well).
 
-Pure numpy and PyTorch: the caller brings the classifier, run directly (`read_digits`) or through the
+Pure numpy and PyTorch: the caller brings the classifier, run directly (`read_number`) or through the
 service's batchers (app/routes/reading.py).
 """
 
@@ -242,8 +242,17 @@ def _box(part: np.ndarray, top: int, left: int, factor: int, size: tuple[int, in
 
 
 @torch.inference_mode()
-def read_digits(data: bytes, classifier: torch.nn.Module) -> list[int]:
-    """The digits of a written number, left to right, as the classifier reads the lattice's best cutting."""
+def read_number(data: bytes, classifier: torch.nn.Module) -> list[tuple[int, list[int]]]:
+    """The digits of a written number, left to right, as the classifier reads the lattice's best cutting,
+    each with its box."""
     found = find_digits(data)
     probabilities = torch.softmax(classifier(found.crops), dim=1)
-    return probabilities[found.read(probabilities)].argmax(dim=1).tolist()
+    chosen = found.read(probabilities)
+    return list(
+        zip(probabilities[chosen].argmax(dim=1).tolist(), [found.boxes[i] for i in chosen], strict=True)
+    )
+
+
+def read_digits(data: bytes, classifier: torch.nn.Module) -> list[int]:
+    """The digits of a written number, left to right (read_number without the boxes)."""
+    return [digit for digit, _ in read_number(data, classifier)]

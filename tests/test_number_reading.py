@@ -15,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+from model import reading
 from model.preprocess import NoInkError
 from training import number_reading as nr
 from training.commands import number_reading as command
@@ -326,10 +327,34 @@ def test_the_command_writes_the_report_and_the_montage(
     monkeypatch.setitem(sys.modules, "fake_reader", types.SimpleNamespace(read=lambda data: [1, 2, 3, 4]))
     output, montage = tmp_path / "report.json", tmp_path / "failures.png"
     argv = ["--per-kind", "2", "--four-digit", "1", "--reader", "fake_reader:read", "--output", str(output)]
-    assert command.main([*argv, "--montage", str(montage)]) == 1  # the targets are missed
+    assert command.main([*argv, "--montage", str(montage), "--check"]) == 1  # the targets are missed
     report = json.loads(output.read_text())
     assert set(report["kinds"]) == set(nr.KINDS) and report["reader"] == "fake_reader:read"
     assert report["kinds"]["plain"][nr.MIXED]["numbers"] == 2
     assert all(target["met"] is False for target in report["targets"])
     shown = json.loads(montage.with_suffix(".json").read_text())
     assert len(shown) >= 6 and Image.open(montage).format == "PNG"
+
+
+def test_the_command_draws_numbers_read_back(offline_split: Split, tmp_path: Path) -> None:
+    figure = tmp_path / "reading.png"
+    argv = ["--per-kind", "1", "--four-digit", "1", "--output", str(tmp_path / "report.json")]
+    # Without --check, a missed target is no error.
+    assert command.main([*argv, "--examples", str(figure)]) == 0
+    image = Image.open(figure)
+    assert image.format == "PNG" and image.height > 4 * 14
+    # The boxes are drawn in red, where the reader found digits.
+    pixels = np.asarray(image.convert("RGB")).reshape(-1, 3).astype(int)
+    assert ((pixels[:, 0] > 180) & (pixels[:, 1] < 80) & (pixels[:, 2] < 80)).sum() > 100
+
+
+def test_read_number_gives_each_digit_its_box(offline_split: Split) -> None:
+    classifier = nr.load_classifier(nr.DEFAULT_CLASSIFIER)
+    material = nr.Material.of(offline_split)
+    upload = nr.number_upload("plain", nr.FOUR_DIGITS, 0, 0, material)
+    read = reading.read_number(upload.data, classifier)
+    width, height = Image.open(io.BytesIO(upload.data)).size
+    assert [digit for digit, _ in read] == reading.read_digits(upload.data, classifier)
+    lefts = [box[0] for _, box in read]
+    assert lefts == sorted(lefts)
+    assert all(0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height for _, (x0, y0, x1, y1) in read)

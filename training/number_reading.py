@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from model import reading
 from model.checkpoint import load_checkpoint
 from model.images import png_bytes
 from model.inference import inference_form
@@ -75,6 +76,9 @@ DIGIT_HEIGHT = (40, 120)
 FAILURES_KEPT = 5
 # A failure's upload in the montage fits this box (width, height).
 THUMBNAIL = (480, 160)
+# The figure of numbers read back: the first EXAMPLES numbers of each kind's 4-digit set, as they come.
+EXAMPLES = 2
+EXAMPLE_KINDS = ("plain", "photographed")
 
 Reader = Callable[[bytes], Sequence[int]]
 # The service's writer: (text, seed) -> the number's uint8 image, white on black, TILE pixels high.
@@ -474,3 +478,43 @@ def write_montage(kinds: dict[str, dict[str, Any]], seed: int, material: Materia
     canvas.save(path, format="PNG")
     path.with_suffix(".json").write_text(json.dumps(shown, indent=2) + "\n")
     return len(shown)
+
+
+def write_examples(
+    seed: int, material: Material, classifier: torch.nn.Module, path: Path, count: int = EXAMPLES
+) -> list[dict[str, Any]]:
+    """The first `count` 4-digit numbers of each of EXAMPLE_KINDS (not chosen: as the set draws them), each
+    with the boxes of the digits model/reading.py reads and its true and read text above it, one under another
+    in a PNG at `path` (the README's picture of a number read back); what each shows and read."""
+    shown, tiles = [], []
+    for kind in EXAMPLE_KINDS:
+        for index in range(count):
+            upload = number_upload(kind, FOUR_DIGITS, index, seed, material)
+            read = reading.read_number(upload.data, classifier)
+            image = Image.open(io.BytesIO(upload.data)).convert("RGB")
+            boxes = np.array([box for _, box in read]).reshape(-1, 4)
+            if len(boxes):
+                # The number and a digit's height of the page around it, enlarged or reduced to THUMBNAIL.
+                margin = int(boxes[:, 3].max() - boxes[:, 1].min())
+                left, top = np.maximum(boxes[:, :2].min(axis=0) - margin, 0)
+                right, bottom = np.minimum(boxes[:, 2:].max(axis=0) + margin, image.size)
+                image, boxes = image.crop((left, top, right, bottom)), boxes - [left, top, left, top]
+            scale = min(THUMBNAIL[0] / image.width, THUMBNAIL[1] / image.height)
+            image = image.resize((round(image.width * scale), round(image.height * scale)))
+            draw = ImageDraw.Draw(image)
+            for box in boxes * scale:
+                draw.rectangle([*box[:2], *(box[2:] - 1)], outline=(220, 30, 30), width=2)
+            text = "".join(str(digit) for digit, _ in read)
+            shown.append({"kind": kind, "index": index, "true": upload.text, "read": text})
+            tiles.append(image)
+    line = 14
+    canvas = Image.new("RGB", (THUMBNAIL[0], sum(line + tile.height + 4 for tile in tiles)), (255, 255, 255))
+    draw, top = ImageDraw.Draw(canvas), 0
+    for item, tile in zip(shown, tiles, strict=True):
+        caption = f"{item['kind']}: {item['true']}, read {item['read']}"
+        draw.text((2, top), caption, fill=(0, 0, 0))
+        canvas.paste(tile, (0, top + line))
+        top += line + tile.height + 4
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path, format="PNG")
+    return shown
