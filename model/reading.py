@@ -8,9 +8,11 @@
    separate strokes, a broken stroke); the others stand side by side, one digit each, unless they touch.
 4. A piece wider than TOUCHING times its height may be digits that touch or overlap: the columns where its
    ink is thinnest are the places it may be cut, and each way of cutting it into pieces of digit width is a
-   candidate reading. The classifier reads every candidate piece (one batch for the whole upload: the
-   Lattice), and the cutting whose pieces it reads most surely is kept (the sum of the log of each piece's
-   highest probability, so an uncut digit that reads well is not split into two halves that read less well).
+   candidate reading; a group of two or more digit-high pieces may also be a digit each (digits that
+   overlap without touching). The classifier reads every candidate piece (one batch for the whole upload:
+   the Lattice), and the cutting whose pieces it reads most surely is kept (the sum of the log of each
+   piece's highest probability, so an uncut digit that reads well is not split into two halves that read
+   less well), less CUT_COST per digit more or fewer than the group's width over a lone digit's.
 
 Pure numpy and PyTorch: the caller brings the classifier, run directly (`read_number`) or through the
 service's batchers (app/routes/reading.py).
@@ -148,6 +150,14 @@ def lattice(ink: np.ndarray, factor: int, size: tuple[int, int]) -> Lattice:
                     crops.append(centre_in_field(fit_in_box(crop_to_ink(part))))
                     boxes.append(_box(part, top, left + start, factor, size))
             cuttings.append([index[span] for span in cutting])
+        apart = _by_piece(group, [slices[i] for i in kept], FRAGMENT * float(np.median(heights)))
+        if apart is not None:
+            cuttings.append([])
+            for digit in apart:
+                part = np.where(np.isin(labels, [kept[i] + 1 for i in digit]), ink, 0.0)
+                cuttings[-1].append(len(crops))
+                crops.append(centre_in_field(fit_in_box(crop_to_ink(part))))
+                boxes.append(_box(part, 0, 0, factor, size))
         pieces.append(cuttings)
     x = torch.from_numpy(np.stack(crops))[:, None]
     return Lattice(x, boxes, pieces, expected)
@@ -192,6 +202,24 @@ def _whole(groups: list[list[int]], slices: list[tuple[slice, slice]]) -> list[l
         groups[min(i, j)] = groups[i] + groups[j]
         del groups[max(i, j)]
     return groups
+
+
+def _by_piece(group: list[int], slices: list[tuple[slice, slice]], tall: float) -> list[list[int]] | None:
+    """The group's pieces as digits of their own, left to right: each piece at least `tall` high, the smaller
+    ones joined to the nearest (by the middle of their columns): digits that overlap without touching (a 1
+    tucked under a 7's bar). None unless two or more pieces are that tall."""
+    middles = {i: (slices[i][1].start + slices[i][1].stop) / 2 for i in group}
+    digits = {
+        i: [i]
+        for i in sorted(group, key=middles.__getitem__)
+        if slices[i][0].stop - slices[i][0].start >= tall
+    }
+    if len(digits) < 2:
+        return None
+    for i in group:
+        if i not in digits:
+            digits[min(digits, key=lambda d: abs(middles[d] - middles[i]))].append(i)
+    return list(digits.values())
 
 
 def _extent(group: list[int], slices: list[tuple[slice, slice]]) -> tuple[int, int, int, int]:
