@@ -205,15 +205,12 @@ def _whole(groups: list[list[int]], slices: list[tuple[slice, slice]]) -> list[l
 
 
 def _by_piece(group: list[int], slices: list[tuple[slice, slice]], tall: float) -> list[list[int]] | None:
-    """The group's pieces as digits of their own, left to right: each piece at least `tall` high, the smaller
-    ones joined to the nearest (by the middle of their columns): digits that overlap without touching (a 1
-    tucked under a 7's bar). None unless two or more pieces are that tall."""
+    """The group's pieces as digits of their own, left to right by where each begins (a 7 before the 1 under
+    its bar): each piece at least `tall` high, the smaller ones joined to the nearest (by the middle of their
+    columns): digits that overlap without touching. None unless two or more pieces are that tall."""
     middles = {i: (slices[i][1].start + slices[i][1].stop) / 2 for i in group}
-    digits = {
-        i: [i]
-        for i in sorted(group, key=middles.__getitem__)
-        if slices[i][0].stop - slices[i][0].start >= tall
-    }
+    order = sorted(group, key=lambda i: slices[i][1].start)
+    digits = {i: [i] for i in order if slices[i][0].stop - slices[i][0].start >= tall}
     if len(digits) < 2:
         return None
     for i in group:

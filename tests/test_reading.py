@@ -111,6 +111,18 @@ def test_a_piece_a_third_wider_than_a_digit_may_be_two() -> None:
     assert len(found.read(sure(found, parts | {whole[0]: 0.5}))) == 4
 
 
+def test_digits_that_share_columns_without_touching_may_be_read_apart() -> None:
+    ink = np.pad(bars(3), ((0, 0), (0, 80)))
+    ink[10:14, 150:180] = 1.0  # a 7's bar over its stem ...
+    ink[10:50, 176:180] = 1.0
+    ink[20:50, 160:164] = 1.0  # ... and a 1 under it, not touching
+    found = lattice(ink, 1, ink.shape[::-1])
+    (whole,), apart = found.pieces[-1]
+    assert len(apart) == 2 and found.boxes[apart[0]][0] == 150 and found.boxes[apart[1]][0] == 160
+    assert len(found.read(sure(found, {}))) == 4  # read as one digit as surely: one
+    assert len(found.read(sure(found, {whole: 0.2}))) == 5  # its pieces read far better apart: two
+
+
 def test_no_ink_and_too_many_marks_are_refused() -> None:
     with pytest.raises(NoInkError):
         lattice(np.zeros((50, 50), np.float32), 1, (50, 50))
