@@ -21,6 +21,7 @@ service's batchers (app/routes/reading.py).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +64,10 @@ CUT_COST = 1.0
 CUT_WIDTH = (0.2, 1.1)
 # The places a piece may be cut: at most this many of its thinnest columns.
 MAX_CUTS = 6
+# A cut into parts of equal width moves to the thinnest column within this share of the height of its place.
+EVEN_REACH = 0.15
+# ... into at most this many parts (more touching digits than that are cut at their thinnest columns).
+MAX_EVEN = 8
 # The most digits read in one upload: beyond it, the upload is not a number.
 MAX_READ = 32
 
@@ -232,25 +237,36 @@ def _extent(group: list[int], slices: list[tuple[slice, slice]]) -> tuple[int, i
 
 def _spans(piece: np.ndarray) -> list[list[tuple[int, int]]]:
     """The ways to cut a piece of ink (cropped to it) into digits: column spans, left to right. Uncut, and,
-    if it is wide enough to be digits that touch, every cutting at its thinnest columns whose parts are
-    CUT_WIDTH of its height wide."""
+    if it is wide enough to be digits that touch, every cutting at its thinnest columns, and into 2 or more
+    parts of about equal width, whose parts are CUT_WIDTH of its height wide and all hold ink."""
     height, width = piece.shape
-    whole = [[(0, width)]]
+    cuttings = [[(0, width)]]
     if width <= TOUCHING * height:
-        return whole
+        return cuttings
     narrowest, widest = (share * height for share in CUT_WIDTH)
-    profile = ndimage.uniform_filter1d(piece.sum(axis=0), 3)
+    columns = piece.sum(axis=0)
+    profile = ndimage.uniform_filter1d(columns, 3)
+
+    def add(chosen: Sequence[int]) -> None:
+        parts = list(itertools.pairwise([0, *chosen, width]))
+        if parts not in cuttings and all(
+            narrowest <= stop - start <= widest and columns[start:stop].any() for start, stop in parts
+        ):
+            cuttings.append(parts)
+
     inner = np.arange(1, width - 1)
     minima = inner[(profile[inner] <= profile[inner - 1]) & (profile[inner] <= profile[inner + 1])]
     minima = minima[(minima >= narrowest) & (minima <= width - narrowest)]
     cuts = sorted(minima[np.argsort(profile[minima], kind="stable")][:MAX_CUTS].tolist())
-    cuttings = whole
     for k in range(1, len(cuts) + 1):
         for chosen in itertools.combinations(cuts, k):
-            edges = [0, *chosen, width]
-            parts = list(itertools.pairwise(edges))
-            if all(narrowest <= stop - start <= widest for start, stop in parts):
-                cuttings.append(parts)
+            add(chosen)
+    # Each cut of an equal division moves to the thinnest column near its place: where digits touch along a
+    # stroke, the thinnest columns of all may lie inside a digit (a 0's middle).
+    reach = max(1, round(EVEN_REACH * height))
+    for n in range(2, min(int(width // narrowest), MAX_EVEN) + 1):
+        lows = [max(round(k * width / n) - reach, 0) for k in range(1, n)]
+        add([low + int(np.argmin(profile[low : low + 2 * reach + 1])) for low in lows])
     return cuttings
 
 
