@@ -92,9 +92,9 @@ ROW_STROKE_LEVEL = 0.4
 # A row or column of the image that faint ink spans this share of is a rule or a shadow's edge: no number's.
 ACROSS = 0.9
 # On a page lit evenly enough, one paper value finds the digit the second closing's paper finds: its size
-# within this factor of that one's (larger: a shadow joined it; smaller: a speck darker than the rest) and in
-# the same place (the boxes around both overlapping by SAME_PLACE of their union) with at most EVEN_AREA times
-# its pixels (a soft edge adds a few; a band of shadow as long as a number's row, many).
+# within this factor of that one's (larger: a shadow joined it; smaller: a speck darker than the rest); for a
+# number, also in the same place (the boxes around both overlapping by SAME_PLACE of their union) with at
+# most EVEN_AREA times its pixels (a soft edge adds a few; a band of shadow as long as the row, many).
 EVEN_EXTENT = 1.25
 SAME_PLACE = 0.5
 EVEN_AREA = 1.5
@@ -303,11 +303,12 @@ def ink_intensity(gray: np.ndarray, notes: list[str] | None = None, row: bool = 
     around = ~ndimage.maximum_filter(region, 5)
     level = float(np.median(small[around])) if around.any() else float(np.median(reduced))
     even_region = _digit_region(_darkness(small, level), lines, row=row)
-    if (
-        1 / EVEN_EXTENT <= _extent(even_region) / _extent(region) <= EVEN_EXTENT
-        and _same_place(even_region, region)
-        and even_region.sum() <= EVEN_AREA * region.sum()
-    ):
+    even = 1 / EVEN_EXTENT <= _extent(even_region) / _extent(region) <= EVEN_EXTENT
+    if row:
+        # A band of shadow across the page is as long as a number's row: it must also lie where the
+        # closings' digits lie, with few more pixels. (For a lone digit this test flagged fewer garments.)
+        even = even and _same_place(even_region, region) and even_region.sum() <= EVEN_AREA * region.sum()
+    if even:
         paper, region = level, even_region
     return _ink_on(gray, factor, paper, region, lines, notes)
 
