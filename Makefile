@@ -110,7 +110,7 @@ bench-distributed: install
 	$(BIN)/python -m benchmarks.distributed
 
 # The served API under load with wrk (needs /usr/bin/wrk), against a hello-world app and the bare decoder:
-# writes benchmarks/results/serving.json, docs/benchmarks.md and docs/serving-latency-vs-n.png (7 to 8 min).
+# writes benchmarks/results/serving.json, docs/benchmarks.md and docs/serving-latency-vs-n.png (about 11 min).
 bench-serve: install
 	$(BIN)/python -m benchmarks.serving
 
