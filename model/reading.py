@@ -2,7 +2,8 @@
 
 1. The number's ink, as a lone digit's is found (model/preprocess.py, on any paper and under any light),
    but keeping every digit-sized piece in a row, not only the largest and those near it.
-2. Its 8-connected pieces of ink; specks (less than SPECK of the heaviest piece's ink) and streaks (less than
+2. Its 8-connected pieces of solid ink with their soft edges (fainter ink far from a stroke, such as a
+   shadow's edge, joins none); specks (less than SPECK of the heaviest piece's ink) and streaks (less than
    STREAK of their width high) are left out.
 3. Pieces whose column spans overlap by half the narrower one's width or more are one digit (a 4's or a 5's
    separate strokes, a broken stroke); the others stand side by side, one digit each, unless they touch.
@@ -42,8 +43,11 @@ from model.preprocess import (
     reduction_factor,
 )
 
-# Ink above this share of a solid stroke makes a piece.
+# Ink above this share of a solid stroke makes a piece: its strokes above SOLID, and its soft edges above
+# INK_LEVEL within EDGE pixels of them.
 INK_LEVEL = 0.02
+SOLID = 0.3
+EDGE = 6
 # A piece with less than this share of the heaviest piece's ink is a speck.
 SPECK = 0.04
 # A piece less than this share of its width high is a streak (a shadow's edge, a rule), not digits: eight
@@ -113,7 +117,7 @@ def find_digits(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Lattice:
 
 def lattice(ink: np.ndarray, factor: int, size: tuple[int, int]) -> Lattice:
     """The candidates in an ink map (bright ink on 0) of an image reduced by `factor` from `size`."""
-    labels, count = ndimage.label(ink > INK_LEVEL, structure=np.ones((3, 3), bool))
+    labels, count = _pieces(ink)
     if count == 0:
         raise NoInkError("no ink found: the image is blank or has too little contrast")
     mass = ndimage.sum_labels(ink, labels, np.arange(1, count + 1))
@@ -207,6 +211,26 @@ def _whole(groups: list[list[int]], slices: list[tuple[slice, slice]]) -> list[l
         groups[min(i, j)] = groups[i] + groups[j]
         del groups[max(i, j)]
     return groups
+
+
+def _pieces(ink: np.ndarray) -> tuple[np.ndarray, int]:
+    """The ink's pieces: the 8-connected strokes of ink above SOLID, each with the fainter ink (above
+    INK_LEVEL) within EDGE pixels of it (to the nearest stroke), its soft edges. Fainter ink farther off (a
+    shadow's soft edge, a smudge) joins no piece, and so does not join two digits into one."""
+    labels, count = ndimage.label(ink > SOLID, structure=np.ones((3, 3), bool))
+    if count == 0:
+        return labels, 0
+    # Within the strokes' box and EDGE around it: the rest of the image is no piece's.
+    rows, columns = (np.flatnonzero(labels.any(axis=axis)) for axis in (1, 0))
+    box = np.s_[
+        max(rows[0] - EDGE, 0) : rows[-1] + EDGE + 1,
+        max(columns[0] - EDGE, 0) : columns[-1] + EDGE + 1,
+    ]
+    strokes = labels[box]
+    distance, (near_rows, near_columns) = ndimage.distance_transform_edt(strokes == 0, return_indices=True)
+    pieces = np.zeros_like(labels)
+    pieces[box] = np.where((ink[box] > INK_LEVEL) & (distance <= EDGE), strokes[near_rows, near_columns], 0)
+    return pieces, count
 
 
 def _by_piece(group: list[int], slices: list[tuple[slice, slice]], tall: float) -> list[list[int]] | None:

@@ -98,6 +98,13 @@ def test_a_streak_over_the_number_is_not_a_digit() -> None:
     assert len(found.read(sure(found, {}))) == 3
 
 
+def test_faint_ink_far_from_the_strokes_joins_no_digits() -> None:
+    ink = bars(3)
+    ink[8:10, 30:120] = 0.2  # a shadow's soft edge running along the digits' tops
+    found = lattice(ink, 1, ink.shape[::-1])
+    assert len(found.pieces) == 3 and len(found.read(sure(found, {}))) == 3
+
+
 def test_a_piece_a_third_wider_than_a_digit_may_be_two() -> None:
     ink = bars(4)
     ink[10:50, 150:160] = 0.0  # the last bar moved left and joined to the one before: 42 columns in all
