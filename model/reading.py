@@ -127,12 +127,11 @@ def lattice(ink: np.ndarray, factor: int, size: tuple[int, int]) -> Lattice:
         for i, (rows, columns) in enumerate(slices)
         if mass[i] >= SPECK * mass.max() and rows.stop - rows.start >= STREAK * (columns.stop - columns.start)
     ]
-    groups = _whole(
-        _side_by_side([(slices[i][1].start, slices[i][1].stop) for i in kept]), [slices[i] for i in kept]
-    )
+    kept_slices = [slices[i] for i in kept]
+    groups = _whole(_side_by_side([(columns.start, columns.stop) for _, columns in kept_slices]), kept_slices)
     if len(groups) > MAX_READ:
         raise TooManyMarksError(f"more than {MAX_READ} digit-sized marks: not a number")
-    extents = [_extent(group, [slices[i] for i in kept]) for group in groups]
+    extents = [_extent(group, kept_slices) for group in groups]
     widths = np.array([right - left for _, _, left, right in extents], float)
     heights = np.array([bottom - top for top, bottom, _, _ in extents], float)
     # A digit's width is told by the digits that stand alone: a group wide enough to be digits that touch
@@ -140,33 +139,35 @@ def lattice(ink: np.ndarray, factor: int, size: tuple[int, int]) -> Lattice:
     alone = widths[widths <= TOUCHING * heights]
     typical = max(float(np.median(alone)) if len(alone) else 0.0, DIGIT_SHAPE * float(np.median(heights)))
     expected = [max(1.0, width / typical) for width in widths]
+    tall = FRAGMENT * float(np.median(heights))
     crops: list[np.ndarray] = []
     boxes: list[list[int]] = []
+
+    def candidate(part: np.ndarray, top: int, left: int) -> int:
+        """A part of the ink (placed at top, left) as a candidate digit: its index."""
+        crops.append(centre_in_field(fit_in_box(crop_to_ink(part))))
+        boxes.append(_box(part, top, left, factor, size))
+        return len(crops) - 1
+
     pieces: list[list[list[int]]] = []
-    for group in groups:
-        mask = np.isin(labels, [kept[i] + 1 for i in group])
-        piece = np.where(mask, ink, 0.0)
-        rows, columns = (np.flatnonzero(piece.any(axis=axis)) for axis in (1, 0))
-        top, bottom, left, right = rows[0], rows[-1] + 1, columns[0], columns[-1] + 1
-        spans = _spans(piece[top:bottom, left:right])
+    for group, (top, bottom, left, right) in zip(groups, extents, strict=True):
+        group_labels = labels[top:bottom, left:right]
+        piece = np.where(
+            np.isin(group_labels, [kept[i] + 1 for i in group]), ink[top:bottom, left:right], 0.0
+        )
         index: dict[tuple[int, int], int] = {}
         cuttings = []
-        for cutting in spans:
+        for cutting in _spans(piece):
             for start, stop in cutting:
                 if (start, stop) not in index:
-                    index[start, stop] = len(crops)
-                    part = piece[top:bottom, left + start : left + stop]
-                    crops.append(centre_in_field(fit_in_box(crop_to_ink(part))))
-                    boxes.append(_box(part, top, left + start, factor, size))
+                    index[start, stop] = candidate(piece[:, start:stop], top, left + start)
             cuttings.append([index[span] for span in cutting])
-        apart = _by_piece(group, [slices[i] for i in kept], FRAGMENT * float(np.median(heights)))
+        apart = _by_piece(group, kept_slices, tall)
         if apart is not None:
-            cuttings.append([])
-            for digit in apart:
-                part = np.where(np.isin(labels, [kept[i] + 1 for i in digit]), ink, 0.0)
-                cuttings[-1].append(len(crops))
-                crops.append(centre_in_field(fit_in_box(crop_to_ink(part))))
-                boxes.append(_box(part, 0, 0, factor, size))
+            digits = [
+                np.where(np.isin(group_labels, [kept[i] + 1 for i in digit]), piece, 0.0) for digit in apart
+            ]
+            cuttings.append([candidate(digit, top, left) for digit in digits])
         pieces.append(cuttings)
     x = torch.from_numpy(np.stack(crops))[:, None]
     return Lattice(x, boxes, pieces, expected)

@@ -464,20 +464,32 @@ def write_montage(kinds: dict[str, dict[str, Any]], seed: int, material: Materia
                 tiles.append(image)
     if not tiles:
         return 0
+    captions = [
+        f"{item['kind']}, {item['set']} #{item['index']}: {item['true']} "
+        + ("refused" if item["read"] is None else f"read {item['read']}")
+        for item in shown
+    ]
+    _save_captioned(path, captions, tiles, background=128, text=255)
+    path.with_suffix(".json").write_text(json.dumps(shown, indent=2) + "\n")
+    return len(shown)
+
+
+def _save_captioned(
+    path: Path, captions: list[str], tiles: list[Image.Image], background: Any, text: Any
+) -> None:
+    """The tiles one under another in a PNG at `path`, THUMBNAIL wide, each with its caption above it, in
+    the tiles' mode (the colours are of that mode)."""
     line = 14
-    canvas = Image.new("L", (THUMBNAIL[0], sum(line + tile.height + 4 for tile in tiles)), 128)
+    canvas = Image.new(
+        tiles[0].mode, (THUMBNAIL[0], sum(line + tile.height + 4 for tile in tiles)), background
+    )
     draw, top = ImageDraw.Draw(canvas), 0
-    for item, tile in zip(shown, tiles, strict=True):
-        read = "refused" if item["read"] is None else f"read {item['read']}"
-        draw.text(
-            (2, top), f"{item['kind']}, {item['set']} #{item['index']}: {item['true']} {read}", fill=255
-        )
+    for caption, tile in zip(captions, tiles, strict=True):
+        draw.text((2, top), caption, fill=text)
         canvas.paste(tile, (0, top + line))
         top += line + tile.height + 4
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path, format="PNG")
-    path.with_suffix(".json").write_text(json.dumps(shown, indent=2) + "\n")
-    return len(shown)
 
 
 def write_examples(
@@ -507,14 +519,6 @@ def write_examples(
             text = "".join(str(digit) for digit, _ in read)
             shown.append({"kind": kind, "index": index, "true": upload.text, "read": text})
             tiles.append(image)
-    line = 14
-    canvas = Image.new("RGB", (THUMBNAIL[0], sum(line + tile.height + 4 for tile in tiles)), (255, 255, 255))
-    draw, top = ImageDraw.Draw(canvas), 0
-    for item, tile in zip(shown, tiles, strict=True):
-        caption = f"{item['kind']}: {item['true']}, read {item['read']}"
-        draw.text((2, top), caption, fill=(0, 0, 0))
-        canvas.paste(tile, (0, top + line))
-        top += line + tile.height + 4
-    path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path, format="PNG")
+    captions = [f"{item['kind']}: {item['true']}, read {item['read']}" for item in shown]
+    _save_captioned(path, captions, tiles, background=(255, 255, 255), text=(0, 0, 0))
     return shown
