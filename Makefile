@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: install test lint format train-classifier train evaluate baseline reproduce train-fashion results bench bench-serve \
-	bench-peers bench-decoder export-onnx bench-distributed fuzz soak robustness audit serve screenshots docker-smoke clean legible calibrate trust numbers
+	bench-peers bench-decoder bench-cuda export-onnx bench-distributed fuzz soak robustness audit serve screenshots docker-smoke clean legible calibrate trust numbers
 
 install: $(STAMP)
 
@@ -86,6 +86,12 @@ export-onnx: install
 # (about 30 s).
 bench-decoder: install
 	$(BIN)/python -m benchmarks.decoder
+
+# On a GPU host (torch with CUDA, wrk): the decoder in-process on CUDA in each precision, cvae-serve on CUDA
+# beside the same machine's CPUs, and the shipped recipe trained and evaluated on CUDA: writes
+# benchmarks/results/cuda.json (about 8 min on one H200).
+bench-cuda: install
+	$(BIN)/python -m benchmarks.cuda
 
 # LitServe and BentoML (benchmarks/peers/requirements.txt) in a venv of their own, beside the project and the
 # torch that constraints.txt pins, so that the peers run the same networks as cvae-serve.

@@ -543,7 +543,11 @@ def evaluate_targets(cpu: dict[str, Any], profile: Profile) -> dict[str, dict[st
 
 
 def _git(*args: str) -> str:
-    run = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+    """git's answer; empty where git or the repository is missing (a copied working tree)."""
+    try:
+        run = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        return ""
     return run.stdout.strip()
 
 
