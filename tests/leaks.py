@@ -25,12 +25,29 @@ def _internals() -> re.Pattern[str]:
 _INTERNALS = _internals()
 
 
+# Answers whose body is text a client reads: where a stack trace or a path would show. A binary body (a PNG,
+# a dataset's npz or zip) is checked by its header alone: its bytes can spell ".py:" by chance.
+_TEXT_TYPES = (
+    "text/",
+    "application/json",
+    "application/problem+json",
+    "application/xml",
+    "application/javascript",
+)
+
+
+def _is_text(content_type: str | None) -> bool:
+    """Whether a body of this Content-Type is text; a body without one is treated as text."""
+    return content_type is None or content_type.lower().startswith(_TEXT_TYPES)
+
+
 def leak_in(headers: Iterable[tuple[str, str]], body: bytes) -> str | None:
-    """The first internal found in the headers or, unless the answer is an image, the body; else None."""
+    """The first internal found in the headers or, for a text answer (JSON, HTML, plain text), the body;
+    else None."""
     pairs = list(headers)
     text = "\n".join(f"{name}: {value}" for name, value in pairs)
-    is_image = any(name.lower() == "content-type" and value.startswith("image/") for name, value in pairs)
-    if not is_image:
+    content_type = next((value for name, value in pairs if name.lower() == "content-type"), None)
+    if _is_text(content_type):
         text += "\n" + body.decode(errors="replace")
     found = _INTERNALS.search(text)
     return found.group(0) if found else None
