@@ -172,6 +172,52 @@ def train_and_evaluate(
     return figures
 
 
+# Issue 26's levers that cvae-train already has, each alone at SWEEP_EPOCHS (a shorter run than the shipped
+# 140, the same for all, so they compare with each other and not with the shipped figures).
+SWEEP_EPOCHS = 40
+VARIANTS: dict[str, list[str]] = {
+    "defaults": [],
+    "augment 0": ["--augment", "0"],
+    "augment 1": ["--augment", "1"],
+    "beta 1": ["--beta", "1"],
+    "latent 16": ["--latent-dim", "16"],
+    "channels 48": ["--channels", "48"],
+}
+
+
+def sweep(workdir: Path, timeout_s: int, device: str = "cuda", epochs: int = SWEEP_EPOCHS) -> dict[str, Any]:
+    """Every variant trained at once on `device` (a GPU has room for all), each one's last test -ELBO."""
+    train = str(Path(sys.executable).parent / "cvae-train")
+    runs = {
+        name: subprocess.Popen(
+            [
+                train,
+                "--device",
+                device,
+                "--epochs",
+                str(epochs),
+                "--out",
+                str(workdir / f"sweep-{i}"),
+                *extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i, (name, extra) in enumerate(VARIANTS.items())
+    }
+    deadline = time.perf_counter() + timeout_s
+    figures: dict[str, Any] = {"epochs": epochs}
+    for i, (name, run) in enumerate(runs.items()):
+        try:
+            run.wait(timeout=max(1.0, deadline - time.perf_counter()))
+        except subprocess.TimeoutExpired:
+            run.kill()
+        config = workdir / f"sweep-{i}" / "config.json"
+        history = json.loads(config.read_text())["training"]["history"] if config.exists() else []
+        figures[name] = {"options": VARIANTS[name], "epochs_done": len(history), "last": history[-1:]}
+    return figures
+
+
 def recorded(measure: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
     """measure(*args), or the error it raised: a part that fails is recorded, and the next still runs."""
     try:
@@ -213,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         "serving": lambda workdir: {
             server[0]: recorded(measure_server, *server, workdir) for server in SERVERS
         },
+        "sweep": lambda workdir: sweep(workdir, args.train_timeout_s),
         "training": lambda workdir: train_and_evaluate(
             workdir, (args.train_timeout_s, args.evaluate_timeout_s)
         ),
