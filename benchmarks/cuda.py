@@ -182,11 +182,15 @@ VARIANTS: dict[str, list[str]] = {
     "beta 1": ["--beta", "1"],
     "latent 16": ["--latent-dim", "16"],
     "channels 48": ["--channels", "48"],
+    "channels 64": ["--channels", "64"],
+    "channels 48, beta 1": ["--channels", "48", "--beta", "1"],
 }
 
 
-def sweep(workdir: Path, timeout_s: int, device: str = "cuda", epochs: int = SWEEP_EPOCHS) -> dict[str, Any]:
-    """Every variant trained at once on `device` (a GPU has room for all), each one's last test -ELBO."""
+def sweep(
+    workdir: Path, timeout_s: int, names: list[str], device: str = "cuda", epochs: int = SWEEP_EPOCHS
+) -> dict[str, Any]:
+    """The named variants trained at once on `device` (a GPU has room for all), each one's last test -ELBO."""
     train = str(Path(sys.executable).parent / "cvae-train")
     runs = {
         name: subprocess.Popen(
@@ -203,7 +207,7 @@ def sweep(workdir: Path, timeout_s: int, device: str = "cuda", epochs: int = SWE
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for i, (name, extra) in enumerate(VARIANTS.items())
+        for i, (name, extra) in enumerate((name, VARIANTS[name]) for name in names)
     }
     deadline = time.perf_counter() + timeout_s
     figures: dict[str, Any] = {"epochs": epochs}
@@ -238,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="the results file")
     parser.add_argument("--train-timeout-s", type=int, default=300, help="longest training run")
     parser.add_argument("--evaluate-timeout-s", type=int, default=150, help="longest evaluation")
+    parser.add_argument(
+        "--variants", default="defaults,augment 0,augment 1,beta 1,latent 16,channels 48", help="the sweep's"
+    )
+    parser.add_argument("--epochs", type=int, default=SWEEP_EPOCHS, help="each sweep variant's epochs")
     parser.add_argument("--commit", help="the commit measured, where the tree has no git (default: git's)")
     parser.add_argument("--stages", default="serving,decoder,training", help="comma-separated, in order")
     args = parser.parse_args(argv)
@@ -259,7 +267,9 @@ def main(argv: list[str] | None = None) -> int:
         "serving": lambda workdir: {
             server[0]: recorded(measure_server, *server, workdir) for server in SERVERS
         },
-        "sweep": lambda workdir: sweep(workdir, args.train_timeout_s),
+        "sweep": lambda workdir: sweep(
+            workdir, args.train_timeout_s, args.variants.split(","), epochs=args.epochs
+        ),
         "training": lambda workdir: train_and_evaluate(
             workdir, (args.train_timeout_s, args.evaluate_timeout_s)
         ),
