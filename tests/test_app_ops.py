@@ -348,3 +348,12 @@ def test_the_readme_lists_every_setting() -> None:
     page = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
     missing = [name for name in Settings.model_fields if f"`CVAE_{name.upper()}`" not in page]
     assert not missing, f"docs/api.md's settings table lacks {missing}"
+
+
+@pytest.mark.parametrize("path", ["/", "/healthz", "/readyz"])
+def test_probes_answer_head_like_get_without_a_body(client: TestClient, path: str) -> None:
+    """Uptime monitors and load balancers send HEAD: the same status and headers as GET, no body."""
+    got, head = client.get(path), client.head(path)
+    assert head.status_code == got.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]

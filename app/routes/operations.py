@@ -37,3 +37,9 @@ async def readyz(request: Request) -> Status | JSONResponse:
 )
 async def metrics(request: Request) -> Response:
     return Response(metrics_of(request).exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+# Uptime monitors and load balancers probe with HEAD as often as with GET: the same answer, without its body
+# (the server sends none for HEAD), and no second operation in the schema.
+for path, probe in (("/healthz", healthz), ("/readyz", readyz)):
+    router.add_api_route(path, probe, methods=["HEAD"], response_model=Status, include_in_schema=False)
