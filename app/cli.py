@@ -14,7 +14,9 @@ buffers): the modules that need it are imported where a worker or the check runs
 from __future__ import annotations
 
 import argparse
+import errno
 import multiprocessing
+import socket
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
@@ -71,14 +73,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _where_hint(settings: Settings) -> str:
     """Where a checkpoint directory is absent, how to name it: the defaults are relative to the working
-    directory, so `cvae-serve` started elsewhere than the repository root finds none of them."""
+    directory, so `cvae-serve` started elsewhere than the repository root finds none of them. Where the
+    defaults are here (the repository root), the path given is what is wrong."""
     paths = [path for model in settings.served_models() for path in (model.checkpoint, model.classifier)]
-    if all(Path(path).is_dir() for path in paths):
+    missing = [path for path in paths if not Path(path).is_dir()]
+    if not missing:
         return ""
+    defaults = Settings.model_fields
+    if all(Path(defaults[name].default).is_dir() for name in ("checkpoint", "classifier")):
+        return f"; no such directory: {', '.join(map(str, missing))} (relative paths are read from {Path.cwd()})"
     return (
         f"; relative paths are read from {Path.cwd()}: run from the repository root, or name the models with "
         "--checkpoint and --classifier (CVAE_CHECKPOINT, CVAE_CLASSIFIER, CVAE_EXTRA_MODELS)"
     )
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port, found before any model loads (seconds); None if it can.
+    Bound the way uvicorn binds (SO_REUSEADDR: a port a stopped server left in TIME_WAIT is free)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return (
+                    f"port {port} of {host} is in use: stop what serves there, or choose another with --port"
+                )
+            return f"cannot listen on {host}:{port} ({e.strerror or e})"
+    return None
 
 
 def worker_app(settings: Settings) -> FastAPI:
@@ -116,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         error = e.errors()[0]
         print(f"cvae-serve: invalid setting {error['loc'][0]}: {error['msg']}", file=sys.stderr)
         return 2
+    problem = port_problem(args.host, args.port)
+    if problem is not None:
+        print(f"cvae-serve: {problem}", file=sys.stderr)
+        return 1
     # Resolved here, once: each worker shares the CPUs out by the same count (Settings.cpus_per_worker).
     settings = settings.model_copy(update={"workers": settings.workers_to_start()})
     # The app logs each request itself, with its latency; uvicorn's own access log would be a second line.

@@ -343,6 +343,35 @@ def test_started_away_from_the_repository_it_says_how_to_name_the_models(
     assert "--checkpoint" in error and "CVAE_CHECKPOINT" in error and str(tmp_path) in error
 
 
+def test_a_wrong_checkpoint_from_the_repository_root_is_named_without_the_root_advice(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    for name in ("CVAE_CHECKPOINT", "CVAE_CLASSIFIER", "CVAE_EXTRA_MODELS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    for name in ("checkpoint", "classifier"):  # the defaults are here: this is a repository root
+        Path(Settings.model_fields[name].default).mkdir(parents=True)
+    assert cli.main(["--checkpoint", "checkpoints/cvae-mnst"]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "no such directory: checkpoints/cvae-mnst" in error
+    assert "run from the repository root" not in error
+
+
+def test_a_busy_port_is_refused_before_any_model_loads(monkeypatch, capsys) -> None:
+    def load(settings: Settings) -> None:
+        raise AssertionError("the models were loaded before the port was checked")
+
+    monkeypatch.setattr(cli, "_load", load)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert cli.main(["--port", str(port), "--workers", "1"]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"port {port} of 127.0.0.1 is in use" in error and "--port" in error
+    assert cli.port_problem("127.0.0.1", port) is None  # free again once closed
+
+
 def test_the_readme_lists_every_setting() -> None:
     """The full settings table lives in docs/api.md (the README shows the common ones and links to it)."""
     page = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
