@@ -4,6 +4,7 @@ status: 0 done, 1 the service refused or was unreachable (one line on stderr), 2
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -193,7 +194,6 @@ def test_a_wrong_key_or_no_service_is_exit_1(
     [
         [],
         ["sample"],
-        ["sample", "seven"],
         ["sample", "7", "-n", "four"],
         ["reconstruct", "no-such-file.png"],
         ["--url", "localhost:8000", "models"],
@@ -209,6 +209,19 @@ def test_bad_arguments_exit_2(service: Server, argv: list[str], capsys: pytest.C
         main(argv)
     assert exited.value.code == 2
     assert "cvae-client" in capsys.readouterr().err
+
+
+def test_a_class_by_its_name(service: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Where the model names its classes, a name does as well as the index (any case); one image is one."""
+    by_name, by_index = tmp_path / "by-name.png", tmp_path / "by-index.png"
+    assert main(["sample", "sneaker", "--model", "cvae-fashion", "--seed", "3", "-o", str(by_name)]) == 0
+    assert "1 image," in capsys.readouterr().out
+    assert main(["sample", "7", "--model", "cvae-fashion", "--seed", "3", "-o", str(by_index)]) == 0
+    assert by_name.read_bytes() == by_index.read_bytes()  # Sneaker is class 7 of Fashion-MNIST
+    assert main(["sample", "seven", "-o", str(tmp_path / "x.png")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("cvae-client: no class 'seven' in model cvae-mnist (its classes: 0, 1, 2")
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_the_console_script(service: Server, tmp_path: Path) -> None:
@@ -231,3 +244,7 @@ def test_dataset_command(service: Server, tmp_path: Path, capsys: pytest.Capture
 
     assert main(["dataset", "2", "--seed", "1", "-o", f"{tmp_path}/new/"]) == 0  # not there yet: made
     assert (tmp_path / "new" / written[0].name).read_bytes() == written[0].read_bytes()
+    # Readable as any new file of the user's (curl's 0644 under umask 022), not mkstemp's private 0600.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert written[0].stat().st_mode & 0o777 == 0o666 & ~mask

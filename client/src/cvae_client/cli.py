@@ -37,6 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with Client(args.url, timeout=args.timeout) as cvae:
             args.command(cvae, args)
+    except UnknownClassError as error:
+        print(f"cvae-client: {error}", file=sys.stderr)
+        return 2
     except CVAEError as error:
         return _fail(str(error))
     except OSError as error:  # an output file that cannot be written
@@ -52,10 +55,32 @@ def _fail(message: str) -> int:
 # The commands ----------------------------------------------------------------------------------------
 
 
+class UnknownClassError(ValueError):
+    """A class named that the model does not have: a bad argument, found once the model's names are known."""
+
+
+def class_index(cvae: Client, label: str | None, model: str | None) -> int | None:
+    """The class `label` names: its index, or its name as the model gives it (Sneaker, any case)."""
+    if label is None or label.isdigit():
+        return None if label is None else int(label)
+    info = cvae.model(model)
+    names = [name.casefold() for name in info.class_names]
+    if label.casefold() not in names:
+        raise UnknownClassError(
+            f"no class {label!r} in model {info.name} (its classes: {', '.join(info.class_names)})"
+        )
+    return names.index(label.casefold())
+
+
+def _label(cvae: Client, args: argparse.Namespace) -> int | None:
+    return class_index(cvae, args.label, args.model)
+
+
 def sample(cvae: Client, args: argparse.Namespace) -> None:
-    grid = cvae.sample_png(label=args.label, n=args.n, nrow=args.nrow, **_generation_options(args))
+    grid = cvae.sample_png(label=_label(cvae, args), n=args.n, nrow=args.nrow, **_generation_options(args))
     args.output.write_bytes(grid.png)
-    print(f"wrote {args.output}: {args.n} images, seed {grid.seed} (--seed {grid.seed} gives them again)")
+    images = "image" if args.n == 1 else "images"
+    print(f"wrote {args.output}: {args.n} {images}, seed {grid.seed} (--seed {grid.seed} gives them again)")
 
 
 def number(cvae: Client, args: argparse.Namespace) -> None:
@@ -109,7 +134,7 @@ def _answered(ask: Ask[A]) -> Callable[[Show[A]], Command]:
     return command
 
 
-@_answered(lambda cvae, args: cvae.reconstruct(args.image, label=args.label, model=args.model))
+@_answered(lambda cvae, args: cvae.reconstruct(args.image, label=_label(cvae, args), model=args.model))
 def reconstruct(answer: Reconstruction, args: argparse.Namespace) -> None:
     _print_decision(answer)
     loss = answer.loss
@@ -119,7 +144,7 @@ def reconstruct(answer: Reconstruction, args: argparse.Namespace) -> None:
         print(f"wrote {args.output}")
 
 
-@_answered(lambda cvae, args: cvae.encode(args.image, label=args.label, model=args.model))
+@_answered(lambda cvae, args: cvae.encode(args.image, label=_label(cvae, args), model=args.model))
 def encode(answer: Encoding, args: argparse.Namespace) -> None:
     _print_decision(answer)
     _print_latent(answer)
@@ -214,7 +239,9 @@ def _model_option(parser: argparse.ArgumentParser) -> None:
 def _upload_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", type=_existing_file, help="an image file: PNG, JPEG, ...; either polarity")
     parser.add_argument(
-        "--label", "--digit", type=int, help="the class shown (default: the model's classifier infers it)"
+        "--label",
+        "--digit",
+        help="the class shown, by index or name (default: the model's classifier infers it)",
     )
     _model_option(parser)
     parser.add_argument("--json", action="store_true", help="print the service's JSON answer as it is")
@@ -237,7 +264,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     grid = _command(commands, "sample", sample, "new images of a class, as one PNG grid")
-    grid.add_argument("label", type=int, help="the digit, or the class of --model")
+    grid.add_argument("label", help="the digit, or the class of --model by index or name (Sneaker)")
     grid.add_argument("-n", type=int, default=1, help="how many images (default: 1)")
     grid.add_argument("--seed", type=int, help="the same seed gives the same images (default: random)")
     grid.add_argument("--temperature", type=float, help="scales the prior's spread (default: 1)")

@@ -43,6 +43,15 @@ class PartialFile:
     ) -> None:
         self._file.close()
         if kind is None:
+            # mkstemp's file is private (0600); the download gets what any new file of the user's gets.
+            os.chmod(self._temporary, 0o666 & ~_umask())
             os.replace(self._temporary, self.path)
         else:
             self._temporary.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it: set back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
