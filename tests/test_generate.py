@@ -152,7 +152,7 @@ def test_a_used_out_is_refused_unless_forced(tiny_checkpoints, tmp_path: Path, c
 @pytest.mark.parametrize(
     "options, says",
     [
-        (["--per-class", "0"], "per class must be at least 1"),
+        (["--per-class", "0"], "--per-class must be at least 1 (got 0)"),
         (["--temperature", "0"], "temperature must be > 0 and <= 3"),
         (["--temperature", "3.5"], "temperature must be > 0 and <= 3"),
         (["--min-confidence", "1.5"], "min confidence must be between 0 and 1"),
@@ -179,7 +179,11 @@ def test_a_class_short_of_min_confidence_leaves_out_as_it_was(
     argv = ["--checkpoint", str(cvae), "--classifier", str(classifier), "--per-class", "2", "--out", str(out)]
     line = error_line(capsys, [*argv, "--min-confidence", "0.5", "--max-draws", "20"])
     assert "only 0 of the 2 images asked for reached min_confidence 0.5 in 20 draws, for class 0" in line
-    assert list(out.iterdir()) == []
+    assert "a lower --min-confidence" in line and "more --max-draws" in line  # what to do about it
+    assert not out.exists()  # the run made it: not left behind empty
+    out.mkdir()
+    error_line(capsys, [*argv, "--min-confidence", "0.5", "--max-draws", "20"])
+    assert out.is_dir() and list(out.iterdir()) == []  # one that was there before stays
 
 
 def test_the_classifier_served_with_a_model_is_found_beside_it(tmp_path: Path) -> None:

@@ -8,10 +8,13 @@ import argparse
 import logging
 import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from model.dataset_files import FORMATS, NUMBER_FORMATS
 from model.inference import DEFAULT_BLOCK_ROWS
+from model.legible import TooFewLegibleError
 from model.number_sets import MAX_LENGTH, MIN_LENGTH, NumberSetSpec
 from model.synthetic import DatasetSpec
 from training.commands.arguments import add_run_arguments, command_parser, run_cli
@@ -107,11 +110,22 @@ def main(argv: list[str] | None = None) -> None:
     command = shlex.join([PROG, *(sys.argv[1:] if argv is None else argv)])
 
     def run(args: argparse.Namespace) -> None:
-        if args.numbers is not None:
-            run_numbers(args, command)
-            return
-        _refuse(args, NUMBER_OPTIONS, "only with --numbers")
-        file_format = args.format or "idx"
+        with _made_only_on_success(Path(args.out)):
+            if args.numbers is not None:
+                run_numbers(args, command)
+            else:
+                run_classes(args, command)
+
+    run_cli(build_parser(), run, argv)
+
+
+def run_classes(args: argparse.Namespace, command: str) -> None:
+    """cvae-generate: per_class images of every class, written into --out."""
+    _refuse(args, NUMBER_OPTIONS, "only with --numbers")
+    if args.per_class is not None and args.per_class < 1:
+        raise ValueError(f"--per-class must be at least 1 (got {args.per_class})")
+    file_format = args.format or "idx"
+    try:
         written = write_dataset(
             args.checkpoint,
             DatasetSpec(
@@ -129,9 +143,24 @@ def main(argv: list[str] | None = None) -> None:
             max_draws=args.max_draws,
             command=command,
         )
-        logger.info("wrote %d images (%s) and their datasheet to %s", written, file_format, args.out)
+    except TooFewLegibleError as error:  # the same advice as the service's 422 gives
+        raise TooFewLegibleError(
+            f"{error}: ask for fewer images (--per-class), a lower --min-confidence or --temperature, "
+            "another --seed, or more --max-draws"
+        ) from None
+    logger.info("wrote %d images (%s) and their datasheet to %s", written, file_format, args.out)
 
-    run_cli(build_parser(), run, argv)
+
+@contextmanager
+def _made_only_on_success(out: Path) -> Iterator[None]:
+    """A run that fails leaves no empty --out behind that it made itself (one there before stays)."""
+    existed = out.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
 
 
 def run_numbers(args: argparse.Namespace, command: str) -> None:
