@@ -81,7 +81,8 @@ def _where_hint(settings: Settings) -> str:
         return ""
     defaults = Settings.model_fields
     if all(Path(defaults[name].default).is_dir() for name in ("checkpoint", "classifier")):
-        return f"; no such directory: {', '.join(map(str, missing))} (relative paths are read from {Path.cwd()})"
+        named = ", ".join(map(str, missing))
+        return f"; no such directory: {named} (relative paths are read from {Path.cwd()})"
     return (
         f"; relative paths are read from {Path.cwd()}: run from the repository root, or name the models with "
         "--checkpoint and --classifier (CVAE_CHECKPOINT, CVAE_CLASSIFIER, CVAE_EXTRA_MODELS)"

@@ -55,8 +55,28 @@ async def _shutting_down(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     """FastAPI's 422, made JSON-safe: a NaN or Infinity sent by the client, an uploaded file or an exception
-    in the error's context would otherwise break the rendering of the error itself."""
-    return JSONResponse({"detail": _json_safe(list(exc.errors()))}, status_code=422)
+    in the error's context would otherwise break the rendering of the error itself. A JSON body sent without
+    its Content-Type is read as bytes, not parsed: the answer says what to send instead of echoing them."""
+    errors = [_unparsed_body(request, error) for error in exc.errors()]
+    return JSONResponse({"detail": _json_safe(errors)}, status_code=422)
+
+
+# What pydantic says of a body that is not an object; for a body FastAPI did not parse as JSON, the bytes.
+_NOT_AN_OBJECT = ("model_attributes_type", "dict_type")
+
+
+def _unparsed_body(request: Request, error: dict[str, Any]) -> dict[str, Any]:
+    """The error, or for a body that reached validation as raw bytes (no JSON Content-Type), what to send."""
+    content_type = request.headers.get("content-type")
+    is_json = content_type is not None and "json" in content_type.split(";")[0].lower()
+    if is_json or tuple(error.get("loc", ())) != ("body",) or error.get("type") not in _NOT_AN_OBJECT:
+        return error
+    got = f"Content-Type {content_type[:100]}" if content_type else "no Content-Type"
+    return {
+        "type": "content_type",
+        "loc": ["body"],
+        "msg": f"send the body as JSON with the header Content-Type: application/json (got {got})",
+    }
 
 
 def _json_safe(value: Any) -> Any:

@@ -164,3 +164,23 @@ def test_openapi_describes_every_endpoint_with_examples(client: TestClient) -> N
         assert components[name]["examples"], name
     assert "413" in schema["paths"]["/v1/reconstruct"]["post"]["responses"]
     assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/v1/sample", "/v1/number", "/v1/interpolate"])
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", None])
+def test_json_sent_without_its_content_type_is_told_what_to_send(
+    client: TestClient, path: str, content_type: str | None
+) -> None:
+    """curl -d sends a form's type: the answer says to send JSON with the header, and echoes no bytes."""
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    answer = client.post(path, content=b'{"digit": 7, "text": "12"}', headers=headers)
+    assert answer.status_code == 422
+    (error,) = answer.json()["detail"]
+    assert error["loc"] == ["body"] and "input" not in error
+    assert "Content-Type: application/json" in error["msg"]
+    assert (content_type or "no Content-Type") in error["msg"]
+
+
+def test_a_json_body_that_is_not_an_object_keeps_pydantic_s_answer(client: TestClient) -> None:
+    (error,) = client.post("/v1/sample", json=[7]).json()["detail"]
+    assert error["type"] == "model_attributes_type" and error["input"] == [7]
