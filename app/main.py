@@ -18,7 +18,7 @@ from app.dependencies import api_key_check, key_digest
 from app.errors import install_error_handlers
 from app.fast_sample import FastSample, sample_route
 from app.metrics import Metrics
-from app.middleware import AccessLogMiddleware, BodyLimitMiddleware
+from app.middleware import AccessLogMiddleware, BodyLimitMiddleware, UnknownQueryMiddleware, query_parameters
 from app.openapi import install_schema
 from app.routes import dataset, generation, model_info, numbers, operations, page, reading, uploads
 from app.schemas import ErrorResponse
@@ -95,10 +95,13 @@ def create_app(settings: Settings, preloaded: list[ModelService] | None = None) 
             "responses": {401: {"model": ErrorResponse, "description": "missing or wrong API key"}},
         }
     routers = (model_info, generation, numbers, dataset, uploads, reading)
-    for router in (module.router for module in routers):
-        app.include_router(router, **guard)
+    for module in routers:
+        app.include_router(module.router, **guard)
     key = None if settings.api_key is None else key_digest(settings.api_key)
     app.add_middleware(FastSample, state=app.state, route=sample_route(generation.router.routes), key=key)
+    # Outside the fast /v1/sample path, which would otherwise answer a request whatever its query string.
+    routes = [route for module in routers for route in module.router.routes]
+    app.add_middleware(UnknownQueryMiddleware, known=query_parameters(routes))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,4 +1,5 @@
-"""ASGI middleware: the access log and request metrics, and the request body's limits in size and time.
+"""ASGI middleware: the access log and request metrics, the request body's limits in size and time, and
+unknown query parameters refused.
 
 Both are plain ASGI rather than Starlette's BaseHTTPMiddleware, so that the limit can stop reading a body
 part-way and every response, the limits' 413 and 408 included, is logged and counted.
@@ -11,8 +12,13 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.metrics import Metrics
@@ -166,3 +172,46 @@ def replay_body(body: bytes, receive: Receive) -> Receive:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return replay
+
+
+@dataclass(eq=False)
+class UnknownQueryMiddleware:
+    """A query parameter that the route does not take is a 422, as an unknown JSON field is (RequestBody):
+    a misspelt option (count=4 for n) fails loudly instead of being ignored. Only a request with a query
+    string to a path of `known` pays for the check; the routes' own parameters are FastAPI's to validate."""
+
+    app: ASGIApp
+    known: dict[str, frozenset[str]]  # path -> the query parameters its routes take
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        allowed = self.known.get(scope["path"]) if scope["type"] == "http" and scope["query_string"] else None
+        if allowed is not None:
+            query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+            unknown = [(name, value) for name, value in query if name not in allowed]
+            if unknown:
+                name, value = unknown[0]
+                takes = ", ".join(sorted(allowed)) or "none"
+                error = {
+                    "type": "extra_forbidden",
+                    "loc": ["query", name],
+                    "msg": f"Extra inputs are not permitted (query parameters here: {takes})",
+                    "input": value,
+                }
+                await JSONResponse({"detail": [error]}, status_code=422)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def query_parameters(routes: Iterable[object]) -> dict[str, frozenset[str]]:
+    """The path of each API route and the query parameters its routes take (their dependencies' included)."""
+    known: dict[str, frozenset[str]] = {}
+    for route in routes:
+        if isinstance(route, APIRoute):
+            known[route.path] = known.get(route.path, frozenset()) | _query_names(route.dependant)
+    return known
+
+
+def _query_names(dependant: Dependant) -> frozenset[str]:
+    """The query parameters of a route's function and of every dependency it has."""
+    names = {param.alias for param in dependant.query_params}
+    return frozenset(names.union(*(_query_names(inner) for inner in dependant.dependencies)))

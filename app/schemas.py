@@ -46,7 +46,8 @@ Label = Annotated[
     Field(strict=True, ge=0),
     INTEGRAL,
     Field(
-        description="the class, 0 to K-1 of the model (GET /v1/models names each model's classes); default 0",
+        description="the class, 0 to K-1 of the model (GET /v1/models names each model's classes); this or "
+        "its older name digit is required",
         examples=[7],
         json_schema_extra={LIMIT_KEY: "max_label"},
     ),
@@ -105,18 +106,14 @@ class RequestBody(BaseModel):
 
 
 class LabelledRequest(RequestBody):
-    """A request for one class of one model: `label`, else its older name `digit`, else 0. Typed without
-    None, so that the schema does not offer null; left out, a field is None. (Neither field is required:
-    a schema that said "label or digit" would need an anyOf, which client generators turn into an untyped
-    body.)"""
+    """A request for one class of one model: `label`, or its older name `digit` (label_or_digit refuses
+    neither, and both that disagree). Typed without None, so that the schema does not offer null; left out,
+    a field is None. (Neither field is required in the schema: one that said "label or digit" would need an
+    anyOf, which client generators turn into an untyped body.)"""
 
     model: ModelName = Field(None)
     label: Label = Field(None)
     digit: Digit = Field(None)
-
-    @property
-    def chosen_label(self) -> int:
-        return label_or_digit(self.label, self.digit, default=0)
 
 
 class SampleRequest(LabelledRequest):
@@ -424,11 +421,17 @@ def check_at_most(value: int, limit: int, loc: tuple[str, ...]) -> None:
         raise request_error(loc, f"Input should be less than or equal to {limit}", value)
 
 
-def label_or_digit(label: int | None, digit: int | None, default: int | None = None) -> int | None:
-    """The class a request asks for: `label`, else its older name `digit`, else `default`."""
-    if label is not None:
-        return label
-    return default if digit is None else digit
+def label_or_digit(label: int | None, digit: int | None, where: str, required: bool = True) -> int | None:
+    """The class a request asks for: `label`, or its older name `digit`. A 422 in the request's `where`
+    (body or query) where both are given and disagree, or, when the class is `required`, where neither is:
+    a request that silently got class 0 would look answered."""
+    if label is not None and digit is not None and label != digit:
+        message = f"label {label} and digit {digit} disagree: give one of them (digit is label's older name)"
+        raise request_error((where, "digit"), message, digit)
+    chosen = digit if label is None else label
+    if chosen is None and required:
+        raise request_error((where, "label"), "give the class: label (or its older name, digit)", None)
+    return chosen
 
 
 def check_label(label: int, num_classes: int, model: str, loc: tuple[str, ...]) -> None:

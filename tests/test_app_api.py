@@ -184,3 +184,27 @@ def test_json_sent_without_its_content_type_is_told_what_to_send(
 def test_a_json_body_that_is_not_an_object_keeps_pydantic_s_answer(client: TestClient) -> None:
     (error,) = client.post("/v1/sample", json=[7]).json()["detail"]
     assert error["type"] == "model_attributes_type" and error["input"] == [7]
+
+
+@pytest.mark.parametrize(
+    "method, path, options",
+    [
+        ("GET", "/v1/sample.png", {"digit": 7, "count": 4}),
+        ("GET", "/v1/model", {"name": "cvae-mnist"}),
+        ("POST", "/v1/sample", {"count": 4}),
+    ],
+)
+def test_an_unknown_query_parameter_is_refused_as_an_unknown_field_is(
+    client: TestClient, method: str, path: str, options: dict
+) -> None:
+    answer = client.request(method, path, params=options, json={"digit": 7} if method == "POST" else None)
+    assert answer.status_code == 422
+    (error,) = answer.json()["detail"]
+    unknown = next(name for name in options if name not in ("digit",))
+    assert error["type"] == "extra_forbidden" and error["loc"] == ["query", unknown]
+    assert "Extra inputs are not permitted" in error["msg"]
+
+
+def test_known_query_parameters_still_work(client: TestClient) -> None:
+    assert client.get("/v1/sample.png", params={"digit": 7, "n": 2, "seed": 1}).status_code == 200
+    assert client.get("/healthz", params={"probe": 1}).status_code == 200  # operations are not /v1

@@ -96,10 +96,29 @@ def test_every_operation_answers_for_the_named_model(both: TestClient, name: str
     assert len(transfer["images"]) == 3
 
 
-def test_label_wins_over_digit_and_the_default_is_0(both: TestClient) -> None:
-    assert both.post("/v1/sample", json={"label": 2, "digit": 5, "seed": 1}).json()["label"] == 2
-    assert both.post("/v1/sample", json={"seed": 1}).json()["label"] == 0
-    assert both.post("/v1/decode", json={"z": [[0.0] * LATENT_DIM]}).status_code == 200
+def test_the_class_is_required_and_label_and_digit_must_agree(both: TestClient) -> None:
+    """Neither field, or both with different values, is a 422 that names them: class 0 in silence, or one
+    of two classes chosen in silence, would look like an answer to the question asked."""
+    assert both.post("/v1/sample", json={"label": 2, "digit": 2, "seed": 1}).json()["label"] == 2
+    upload = {"file": ("d.png", png_upload(), "image/png")}
+    missing = [
+        (both.post("/v1/sample", json={"seed": 1}), "body"),
+        (both.post("/v1/decode", json={"z": [[0.0] * LATENT_DIM]}), "body"),
+        (both.post("/v1/interpolate", json={"seeds": [1, 2]}), "body"),
+        (both.get("/v1/sample.png", params={"n": 2}), "query"),
+    ]
+    for answer, where in missing:
+        (error,) = answer.json()["detail"]
+        assert answer.status_code == 422 and error["loc"] == [where, "label"]
+        assert "label" in error["msg"] and "digit" in error["msg"]
+    disagreeing = [
+        (both.post("/v1/sample", json={"label": 2, "digit": 5}), "body"),
+        (both.get("/v1/sample.png", params={"label": 2, "digit": 5}), "query"),
+        (both.post("/v1/reconstruct", files=upload, data={"label": 1, "digit": 2}), "body"),
+    ]
+    for answer, where in disagreeing:
+        (error,) = answer.json()["detail"]
+        assert answer.status_code == 422 and error["loc"] == [where, "digit"] and "disagree" in error["msg"]
 
 
 def test_an_unknown_model_is_a_404_naming_the_known_ones(both: TestClient) -> None:

@@ -72,10 +72,11 @@ def seed_or_random(seed: int | None) -> int:
 def _model_and_label(
     models: ServedModels, name: str | None, label: int | None, digit: int | None, where: str
 ) -> tuple[BatchedModels, int]:
-    """The requested model and the class asked of it (label, else digit, else 0), checked against that
+    """The requested model and the class asked of it (label or digit, label_or_digit), checked against that
     model's classes; a 422 names the field given, in the request's `where` (body or query)."""
     model = models.get(name)
-    chosen = label_or_digit(label, digit, default=0)
+    chosen = label_or_digit(label, digit, where)
+    assert chosen is not None  # required: label_or_digit refused a request without one
     check_label(chosen, model.num_classes, model.name, (where, "label" if label is not None else "digit"))
     return model, chosen
 

@@ -70,7 +70,7 @@ class UploadForm:
 async def upload_form(
     model: OptionalModel = None, label: OptionalLabel = None, digit: OptionalDigit = None
 ) -> UploadForm:
-    return UploadForm(model, label_or_digit(label, digit))
+    return UploadForm(model, label_or_digit(label, digit, "body", required=False))
 
 
 FormDep = Annotated[UploadForm, Depends(upload_form)]
