@@ -14,13 +14,22 @@ install: $(STAMP)
 # The client is a distribution of its own (client/) that the project depends on by name; named in the
 # same command, pip takes it from there instead of looking for it on the index. A venv installed before the
 # split lists bin/cvae-client among the project's files, so replacing the project would delete the client's
-# script: the old project is removed first.
-$(STAMP): pyproject.toml client/pyproject.toml constraints.txt
+# script: the old project is removed first. $(1): the extras.
+define install_project
 	python3 -m venv $(VENV)
 	$(PIP_INSTALL) --upgrade pip
 	$(BIN)/pip uninstall --quiet --quiet --yes cvae-digits
-	$(PIP_INSTALL) --editable ./client --editable '.[train,dev,export]'
+	$(PIP_INSTALL) --editable ./client --editable '.$(1)'
 	touch $@
+endef
+
+$(STAMP): pyproject.toml client/pyproject.toml constraints.txt
+	$(call install_project,[train,dev,export])
+
+# What serving needs and no more (no training, test or export tools); a full install has it all.
+SERVE_STAMP := $(VENV)/.installed-serve
+$(SERVE_STAMP): pyproject.toml client/pyproject.toml constraints.txt
+	$(if $(wildcard $(STAMP)),touch $@,$(call install_project,))
 
 lint: install
 	$(BIN)/ruff check .
@@ -143,7 +152,7 @@ audit: install
 	$(BIN)/python tests/audit.py
 
 # The shipped checkpoints over HTTP on port 8000 (settings: CVAE_* variables, docs/api.md).
-serve: install
+serve: $(SERVE_STAMP)
 	$(BIN)/cvae-serve --port 8000
 
 # docs/page-desktop.png and docs/page-phone.png, the README's pictures of the page (needs /usr/bin/chromium).
