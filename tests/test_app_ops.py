@@ -331,24 +331,25 @@ def test_cli_refuses_a_damaged_or_foreign_checkpoint_in_one_line(
     )
 
 
-def test_started_away_from_the_repository_it_says_how_to_name_the_models(
-    tmp_path, monkeypatch, capsys
-) -> None:
+@pytest.fixture
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working directory, and no model named in the environment."""
     for name in ("CVAE_CHECKPOINT", "CVAE_CLASSIFIER", "CVAE_EXTRA_MODELS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_started_away_from_the_repository_it_says_how_to_name_the_models(elsewhere: Path, capsys) -> None:
+    tmp_path = elsewhere
     assert cli.main([]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "checkpoints/cvae-mnist" in error
     assert "--checkpoint" in error and "CVAE_CHECKPOINT" in error and str(tmp_path) in error
 
 
-def test_a_wrong_checkpoint_from_the_repository_root_is_named_without_the_root_advice(
-    tmp_path, monkeypatch, capsys
-) -> None:
-    for name in ("CVAE_CHECKPOINT", "CVAE_CLASSIFIER", "CVAE_EXTRA_MODELS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
+@pytest.mark.usefixtures("elsewhere")
+def test_a_wrong_checkpoint_from_the_repository_root_is_named_without_the_root_advice(capsys) -> None:
     for name in ("checkpoint", "classifier"):  # the defaults are here: this is a repository root
         Path(Settings.model_fields[name].default).mkdir(parents=True)
     assert cli.main(["--checkpoint", "checkpoints/cvae-mnst"]) == 1
