@@ -23,13 +23,16 @@ define install_project
 	touch $@
 endef
 
+# In a variable: call would split the extras' commas into arguments of their own.
+ALL_EXTRAS := [train,dev,export]
 $(STAMP): pyproject.toml client/pyproject.toml constraints.txt
-	$(call install_project,[train,dev,export])
+	$(call install_project,$(ALL_EXTRAS))
 
-# What serving needs and no more (no training, test or export tools); a full install has it all.
+# What serving needs and no more (no training, test or export tools). A venv with the full install keeps
+# it, brought up to date.
 SERVE_STAMP := $(VENV)/.installed-serve
 $(SERVE_STAMP): pyproject.toml client/pyproject.toml constraints.txt
-	$(if $(wildcard $(STAMP)),touch $@,$(call install_project,))
+	$(if $(wildcard $(STAMP)),$(MAKE) --no-print-directory install && touch $@,$(call install_project,))
 
 lint: install
 	$(BIN)/ruff check .

@@ -232,6 +232,18 @@ def test_interpolation_strip_between_two_seeds(desktop: Visit) -> None:
     assert image_widths(page, "#strip img") == [28] * 6
 
 
+def test_an_out_of_range_seed_is_named_in_words_not_by_its_index(desktop: Visit) -> None:
+    page = desktop.page
+    card = page.locator("#explore")
+    card.get_by_label("To seed").fill(
+        str(2**60)
+    )  # over the API's largest seed: a 422 at ["body", "seeds", 1]
+    page.get_by_role("button", name="Interpolate").click()
+    alert = card.get_by_role("alert")
+    sync_api.expect(alert).to_contain_text("To seed: ")
+    assert "1: Input" not in alert.inner_text()  # the item's index, as the page said before
+
+
 def test_keyboard_alone_picks_a_digit(desktop: Visit) -> None:
     page = desktop.page
     for _ in range(20):

@@ -59,11 +59,14 @@ function describe(status, detail, fields) {
   return reason ? `${reason}: ${text}` : capitalize(text);
 }
 
-// The field's name in words where `fields` has one, also for an item of it (["body", "z", 3]); otherwise
-// the last part of its location, as the service gives it.
+// The field's name in words where `fields` has one, also for an item of it (["body", "z", 3]), or a name
+// per item (["body", "seeds", 0]: the first of its names); otherwise the last field name of its location as
+// the service gives it, never an item's index.
 function fieldName(loc, fields) {
-  const named = loc.findLast((part) => Object.hasOwn(fields, part));
-  return named === undefined ? loc.at(-1) : fields[named];
+  const at = loc.findLastIndex((part) => Object.hasOwn(fields, part));
+  if (at === -1) return loc.findLast((part) => typeof part === "string" && part !== "body") ?? "the request";
+  const name = fields[loc[at]];
+  return Array.isArray(name) ? (name[loc[at + 1]] ?? name[0]) : name;
 }
 
 function capitalize(text) {

@@ -152,6 +152,8 @@ async function offerDownload(filename) {
 
 // Explore -------------------------------------------------------------------------------------------------
 
+const EXPLORE_FIELDS = { seeds: ["From seed", "To seed"], steps: "Steps", model: "Model" };
+
 $("explore-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const digit = selectedDigit();
@@ -162,7 +164,7 @@ $("explore-form").addEventListener("submit", (event) => {
     steps: Number($("steps").value),
   };
   withErrorsIn($("explore-error"), $("explore"), async () => {
-    const result = await postJSON("/v1/interpolate", request);
+    const result = await postJSON("/v1/interpolate", request, EXPLORE_FIELDS);
     showImages($("strip"), result.images, (i) => `${className(digit)}, step ${i + 1} of ${result.steps}`);
   }, () => $("strip").replaceChildren());
 });
