@@ -56,7 +56,7 @@ REQUESTS: list[Any] = [
     {"digit": 3, "seed": 1},
     {"label": 2, "n": 5, "seed": 7, "temperature": 0.5},
     {"digit": 9, "n": 3, "seed": 12, "min_confidence": 0.0},
-    {"n": 2, "seed": 0},
+    {"label": 4, "digit": 4, "n": 2, "seed": 0},
     {"digit": 3, "n": 1.0, "seed": 1},
 ]
 REFUSED: list[Any] = [
@@ -69,6 +69,8 @@ REFUSED: list[Any] = [
     {"digit": 3, "temperature": "hot"},
     {"digit": "3", "seed": 1},
     {"digit": 3, "min_confidence": 1.0, "n": 50, "seed": 1},
+    {"n": 2, "seed": 0},  # no class
+    {"label": 2, "digit": 5},  # two that disagree
     [1, 2, 3],
     "7",
     None,
