@@ -280,6 +280,8 @@ def test_api_key_typed_on_the_page_is_sent(browser: sync_api.Browser) -> None:
         generate(page, 4)
         sync_api.expect(page.locator("#grid img")).to_have_count(16)
         sync_api.expect(page.get_by_role("alert")).to_have_count(0)
+        # The model list, refused without the key, comes once the key is entered.
+        sync_api.expect(page.get_by_label("Model")).to_be_visible()
 
 
 def test_page_asks_nothing_of_any_other_host(desktop: Visit, base_url: str) -> None:
@@ -305,12 +307,51 @@ def test_the_model_menu_switches_to_fashion(desktop: Visit) -> None:
     page.get_by_label("Model").select_option("cvae-fashion")
     sync_api.expect(page.locator("#classes-legend")).to_have_text("Class")
     sync_api.expect(page.locator(".digit")).to_have_count(10)
+    # The switch takes the 7s away and fills the cards again with the new model's first class.
+    sync_api.expect(page.locator("#grid img").first).to_have_attribute(
+        "alt", "Generated T-shirt/top, number 1"
+    )
+    sync_api.expect(page.locator("#strip img").first).to_have_attribute("alt", re.compile("^T-shirt/top, "))
     page.get_by_role("button", name="Sneaker").click()
-    # Waits for the sneakers to replace the grid of 7s the page opened on.
+    # Waits for the sneakers to replace the T-shirts.
     sync_api.expect(page.locator("#grid img").first).to_have_attribute("alt", "Generated Sneaker, number 1")
     sync_api.expect(page.locator("#grid img")).to_have_count(16)
+    seed = re.search(r"Seed used: (\d+)", page.locator("#seed-used").inner_text()).group(1)
+    with page.expect_download() as download:
+        page.locator("#generate").get_by_role("link", name="Download PNG").click()
+    assert download.value.suggested_filename == f"cvae-fashion-sneaker-seed-{seed}.png"
     page.get_by_label("Model").select_option("cvae-mnist")
     sync_api.expect(page.locator("#classes-legend")).to_have_text("Digit")
+
+
+def test_a_reading_goes_when_the_model_changes_and_a_file_replaces_the_drawing(
+    desktop: Visit, tmp_path: Path
+) -> None:
+    page = desktop.page
+    write_digit(page)
+    expect_reading(page)
+    with page.expect_response(path_is("/v1/reconstruct")) as reading:
+        page.get_by_label("Model").select_option("cvae-fashion")
+    assert reading.value.json()["model"] == "cvae-fashion"  # the drawing read again by the model chosen
+    sync_api.expect(page.locator("#predicted")).to_have_text(reading.value.json()["class_name"])
+    assert not pad_is_blank(page)
+    page.get_by_label("Model").select_option("cvae-mnist")
+    expect_reading(page)
+    path = tmp_path / "seven.png"
+    path.write_bytes(png_upload())
+    page.get_by_label("Upload an image").set_input_files(path)
+    expect_reading(page)
+    assert pad_is_blank(page)  # the drawing is not shown beside the file's reading
+
+
+def pad_is_blank(page: sync_api.Page) -> bool:
+    """Whether the drawing area holds no stroke: every pixel the same."""
+    return page.locator("#pad").evaluate(
+        """canvas => {
+            const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+            return data.every((value, i) => value === data[i % 4]);
+        }"""
+    )
 
 
 def test_a_photograph_gets_a_note_that_it_is_not_a_digit(desktop: Visit, tmp_path: Path) -> None:
@@ -455,8 +496,8 @@ def test_in_my_style_writes_in_the_mu_of_the_digit_drawn(desktop: Visit) -> None
 
 
 def test_fashion_does_not_write_numbers_and_a_digit_it_read_is_encoded_again(desktop: Visit) -> None:
-    """Under cvae-fashion the card is disabled with a line saying why; back under the digits, a digit that
-    cvae-fashion read gets its style from /v1/encode under the digits model."""
+    """Under cvae-fashion the card is disabled with a line saying why; back under the digits, the digit that
+    cvae-fashion read is read again by the digits model, and its style is that reading's."""
     page = desktop.page
     card = page.locator("#number")
     write = card.get_by_role("button", name="Write", exact=True)
@@ -469,12 +510,12 @@ def test_fashion_does_not_write_numbers_and_a_digit_it_read_is_encoded_again(des
     write_digit(page)
     sync_api.expect(card.get_by_label("In my style")).to_be_disabled()
 
-    page.get_by_label("Model").select_option("cvae-mnist")
+    with page.expect_response(path_is("/v1/reconstruct")) as reading:
+        page.get_by_label("Model").select_option("cvae-mnist")
     sync_api.expect(card.locator("#number-unavailable")).to_be_hidden()
     sync_api.expect(write).to_be_enabled()
-    card.get_by_label("In my style").check()
-    with page.expect_response(path_is("/v1/encode")) as encoding:
-        sent = write_number(page)
-    assert sent["z"] == encoding.value.json()["mu"]
-    assert encoding.value.json()["model"] == "cvae-mnist"
+    card.get_by_label("In my style").check()  # the digit cvae-fashion read, read again by the digits model
+    sent = write_number(page)
+    assert sent["z"] == reading.value.json()["mu"]
+    assert reading.value.json()["model"] == "cvae-mnist"
     sync_api.expect(card.locator("#number-image")).to_be_visible()

@@ -78,23 +78,44 @@ function showClasses(model) {
   wireClassButtons();
 }
 
+// The served models, asked at load and again once an API key is entered (without one a keyed service
+// answers 401, and the page offers the digits only); whether the list came.
 async function loadModels() {
-  const listing = await getJSON("/v1/models").catch(() => null); // without a key: the digits only
-  if (!listing) return;
+  const listing = await getJSON("/v1/models").catch(() => null);
+  if (!listing) return false;
   showNumberCard(listing.models.find((model) => model.name === listing.default));
-  if (listing.models.length < 2) return;
+  if (listing.models.length < 2) return true;
   models = listing.models;
   defaultModel = listing.default;
   $("model").replaceChildren(
     ...models.map((model) => new Option(`${model.name} (${model.class_names.length} classes)`, model.name)),
   );
-  $("model").value = listing.default;
+  $("model").value = chosenModel ?? listing.default;
   $("model-choice").hidden = false;
-  $("model").addEventListener("change", (event) => {
-    chosenModel = event.target.value === listing.default ? undefined : event.target.value;
-    showClasses(models.find((m) => m.name === event.target.value));
-    showNumberCard(models.find((m) => m.name === event.target.value));
-  });
+  return true;
+}
+
+$("model").addEventListener("change", (event) => {
+  chosenModel = event.target.value === defaultModel ? undefined : event.target.value;
+  showClasses(models.find((m) => m.name === event.target.value));
+  showNumberCard(models.find((m) => m.name === event.target.value));
+  startOver();
+});
+
+// Under another model every result on the page answers a question no longer asked: each card is cleared
+// (answers still on their way are not shown), the cards that open filled are filled again, and your digit,
+// drawn or uploaded, is read again by the model now chosen.
+function startOver() {
+  latestGeneration++;
+  latestAnalysis++;
+  clearGrid();
+  $("strip").replaceChildren();
+  for (const alert of ["generate-error", "explore-error", "reconstruct-error"]) $(alert).hidden = true;
+  const upload = lastUpload;
+  hideReading();
+  if (upload) analyse(upload);
+  generateForm.requestSubmit();
+  exploreForm.requestSubmit();
 }
 
 // Generate ------------------------------------------------------------------------------------------------
@@ -129,9 +150,17 @@ generateForm.addEventListener("submit", (event) => {
     showImages($("grid"), result.images, (i) => `Generated ${className(digit)}, number ${i + 1}`);
     $("grid").style.setProperty("--columns", gridColumns(result.images.length));
     $("seed-used").textContent = `Seed used: ${result.seed} (enter it as the seed to get these again)`;
-    await offerDownload(`digit-${digit}-seed-${result.seed}.png`);
+    await offerDownload(`${downloadName(digit)}-seed-${result.seed}.png`);
   }, clearGrid);
 });
+
+// "digit-7" for the digits; another model's class by its name ("cvae-fashion-sneaker").
+function downloadName(label) {
+  const model = shownModel();
+  const digits = !model || model.class_names.every((name, i) => name === `${i}`);
+  if (digits) return `digit-${label}`;
+  return `${model.name}-${className(label)}`.toLowerCase().replace(/[^a-z0-9]+/g, "-");
+}
 
 // The grid as one PNG, drawn from the images on the page, so the file holds exactly what is shown.
 async function offerDownload(filename) {
@@ -154,7 +183,8 @@ async function offerDownload(filename) {
 
 const EXPLORE_FIELDS = { seeds: ["From seed", "To seed"], steps: "Steps", model: "Model" };
 
-$("explore-form").addEventListener("submit", (event) => {
+const exploreForm = $("explore-form");
+exploreForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const digit = selectedDigit();
   const request = {
@@ -174,9 +204,12 @@ $("explore-form").addEventListener("submit", (event) => {
 // Each stroke sends the drawing again; only the latest answer is shown, whatever order they arrive in.
 let latestAnalysis = 0;
 
+// The drawing or file last sent to be read, while its reading stands; null once cleared.
+let lastUpload = null;
+
 function analyse(file) {
+  lastUpload = file;
   const analysis = ++latestAnalysis;
-  const model = chosenModel;
   withErrorsIn($("reconstruct-error"), $("reconstruct"), async () => {
     const [reading, transfer] = await Promise.all([
       postFile("/v1/reconstruct", file, { model: chosenModel }),
@@ -184,15 +217,16 @@ function analyse(file) {
     ]);
     if (analysis !== latestAnalysis) return;
     showReading(reading);
-    keepYourDigit({ file, model, mu: reading.mu });
+    keepYourStyle(reading.mu);
     showImages($("transfer-images"), transfer.images, (label) => `Your style as ${className(label)}`);
   }, hideReading);
 }
 
 function hideReading() {
+  lastUpload = null;
   $("analysis").hidden = true;
   $("transfer-images").replaceChildren();
-  keepYourDigit(null);
+  keepYourStyle(null);
 }
 
 function argmax(values) {
@@ -242,20 +276,32 @@ function showReading(reading) {
 }
 
 const pad = createPad($("pad"), async () => analyse(await pad.toFile()));
-$("clear").addEventListener("click", () => {
-  latestAnalysis++; // an answer still on its way is for the drawing just cleared
+
+// The drawing, the chosen file and the reading of either taken away.
+function clearUpload() {
   pad.clear();
   $("file").value = "";
   $("reconstruct-error").hidden = true;
   hideReading();
+}
+
+$("clear").addEventListener("click", () => {
+  latestAnalysis++; // an answer still on its way is for the drawing just cleared
+  clearUpload();
 });
+// A file read replaces the drawing: the pad is cleared, so what is shown is what was read.
 $("file").addEventListener("change", (event) => {
-  if (event.target.files.length) analyse(event.target.files[0]);
+  if (!event.target.files.length) return;
+  pad.clear();
+  analyse(event.target.files[0]);
 });
 $("pad").addEventListener("dragover", (event) => event.preventDefault());
 $("pad").addEventListener("drop", (event) => {
   event.preventDefault();
-  if (event.dataTransfer.files.length) analyse(event.dataTransfer.files[0]);
+  if (!event.dataTransfer.files.length) return;
+  pad.clear();
+  $("file").value = "";
+  analyse(event.dataTransfer.files[0]);
 });
 
 // Write a number ------------------------------------------------------------------------------------------
@@ -265,16 +311,16 @@ $("pad").addEventListener("drop", (event) => {
 const NUMBER_FIELDS = { text: "Number", seed: "Seed", z: "Your style", model: "Model" };
 const NUMBER_SCALE = 4; // screen pixels a pixel of the number, as the card's width allows
 
-// The digit read in Reconstruct while its reading is shown: its file, the model that read it (undefined: the
-// default) and its latent mean μ, the style "In my style" writes in. null when there is none.
-let yourDigit = null;
+// The latent mean μ of the digit read in Reconstruct, by the model now chosen (a change of model reads it
+// again), while its reading is shown: the style "In my style" writes in. null when there is none.
+let yourStyle = null;
 // Each Write asks again; only the latest answer is shown, whatever order they arrive in.
 let latestNumber = 0;
 
-function keepYourDigit(digit) {
-  yourDigit = digit;
-  $("my-style").disabled = digit === null;
-  if (digit === null) $("my-style").checked = false;
+function keepYourStyle(mu) {
+  yourStyle = mu;
+  $("my-style").disabled = mu === null;
+  if (mu === null) $("my-style").checked = false;
 }
 
 function showNumberCard(model) {
@@ -302,24 +348,17 @@ function clearNumber() {
   $("number-download").hidden = true;
 }
 
-// Your digit's latent mean under the model asked: its reading's, or asked again (POST /v1/encode) when
-// another model read it.
-async function styleOf(digit) {
-  if (digit.model === chosenModel) return digit.mu;
-  return (await postFile("/v1/encode", digit.file, { model: chosenModel })).mu;
-}
-
 $("number-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const asked = ++latestNumber;
   const text = $("number-text").value;
   const seed = $("number-seed").value === "" ? null : Number($("number-seed").value);
-  const digit = $("my-style").checked ? yourDigit : null;
+  const z = $("my-style").checked ? yourStyle : null;
   withErrorsIn($("number-error"), $("number"), async () => {
-    const z = digit === null ? undefined : await styleOf(digit);
-    const result = await postJSON("/v1/number", { model: chosenModel, text, seed, z }, NUMBER_FIELDS);
+    const request = { model: chosenModel, text, seed, z: z ?? undefined };
+    const result = await postJSON("/v1/number", request, NUMBER_FIELDS);
     if (asked !== latestNumber) return;
-    await showNumber(result, digit !== null);
+    await showNumber(result, z !== null);
   }, clearNumber);
 });
 
@@ -341,6 +380,11 @@ async function showNumber(result, styled) {
 }
 
 $("api-key").addEventListener("input", (event) => useApiKey(event.target.value));
+// A key entered: the models a keyed service would not list before, and the cards filled again.
+$("api-key").addEventListener("change", async () => {
+  if (await loadModels()) startOver();
+});
 
-// The page opens on samples of the digit chosen, not on an empty grid.
+// The page opens on samples of the digit chosen and a walk between two seeds, not on empty cards.
 generateForm.requestSubmit();
+exploreForm.requestSubmit();
