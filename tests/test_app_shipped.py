@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from api_examples import API_PAGE, page_example, render, same_as_shown, upload_answer
 from app_support import decode_png
 from browser_support import shipped_settings
 from fastapi.testclient import TestClient
@@ -231,3 +232,12 @@ def test_a_number_the_service_wrote_is_read_back(shipped_client: TestClient) -> 
         assert len(answer["text"]) == len(text), answer["text"]
         assert answer["is_number"] == all(digit["is_digit"] for digit in answer["digits"])
     assert right >= 4 and sum(verdicts) >= 0.9 * digits
+
+
+def test_the_api_page_shows_the_answer_the_code_gives(shipped_client: TestClient) -> None:
+    """docs/api.md's upload example is the shipped model's answer to the request it shows, to the digits
+    shown (tests/api_examples.py makes it)."""
+    live = render(upload_answer(shipped_client))
+    assert same_as_shown(json.loads(page_example(API_PAGE.read_text())), json.loads(live)), (
+        f"docs/api.md's upload example is out of date; `python tests/api_examples.py` prints it:\n{live}"
+    )
