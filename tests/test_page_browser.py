@@ -320,8 +320,11 @@ def test_the_model_menu_switches_to_fashion(desktop: Visit) -> None:
     with page.expect_download() as download:
         page.locator("#generate").get_by_role("link", name="Download PNG").click()
     assert download.value.suggested_filename == f"cvae-fashion-sneaker-seed-{seed}.png"
+    sync_api.expect(page.locator("#pad-help")).not_to_contain_text("digit")  # the page's words follow
+    sync_api.expect(page.locator("#transfer")).to_contain_text("every class of the model")
     page.get_by_label("Model").select_option("cvae-mnist")
     sync_api.expect(page.locator("#classes-legend")).to_have_text("Digit")
+    sync_api.expect(page.locator("#pad-help")).to_contain_text("Write a digit")
 
 
 def test_a_reading_goes_when_the_model_changes_and_a_file_replaces_the_drawing(
@@ -342,6 +345,39 @@ def test_a_reading_goes_when_the_model_changes_and_a_file_replaces_the_drawing(
     page.get_by_label("Upload an image").set_input_files(path)
     expect_reading(page)
     assert pad_is_blank(page)  # the drawing is not shown beside the file's reading
+
+
+def test_fashion_s_class_names_are_shown_whole_beside_their_bars(desktop: Visit, tmp_path: Path) -> None:
+    page = desktop.page
+    page.get_by_label("Model").select_option("cvae-fashion")
+    path = tmp_path / "digit.png"
+    path.write_bytes(png_upload())
+    page.get_by_label("Upload an image").set_input_files(path)
+    sync_api.expect(page.locator("#probabilities li")).to_have_count(10)
+    rows = page.locator("#probabilities li").evaluate_all(
+        """items => items.map(item => {
+            const range = document.createRange();
+            range.selectNodeContents(item.firstChild);
+            const label = range.getBoundingClientRect();
+            const track = item.querySelector(".track").getBoundingClientRect();
+            return { text: item.firstChild.textContent, right: label.right, height: label.height,
+                     track: track.left };
+        })"""
+    )
+    assert "T-shirt/top" in [row["text"] for row in rows]
+    assert len({row["track"] for row in rows}) == 1  # the bars line up
+    assert all(row["right"] <= row["track"] for row in rows)  # no name runs under its bar
+    assert len({round(row["height"]) for row in rows}) == 1  # none wraps onto a second line
+
+
+def test_ten_transfer_images_fit_one_row_at_phone_width(phone: Visit) -> None:
+    page = phone.page
+    write_digit(page)
+    expect_reading(page)
+    tops = page.locator("#transfer-images img").evaluate_all(
+        "images => images.map(img => img.getBoundingClientRect().top)"
+    )
+    assert len(tops) == 10 and len(set(tops)) == 1
 
 
 def pad_is_blank(page: sync_api.Page) -> bool:

@@ -75,7 +75,16 @@ function showClasses(model) {
   document.querySelector(".digits").replaceChildren(...buttons);
   document.querySelector(".digits").classList.toggle("named", !digits);
   $("classes-legend").textContent = digits ? "Digit" : "Class";
+  showWords(digits);
   wireClassButtons();
+}
+
+// The page's sentences about digits, or (data-other) about the classes of a model of other things.
+function showWords(digits) {
+  for (const element of document.querySelectorAll("[data-other]")) {
+    element.dataset.digits ??= element.textContent;
+    element.textContent = digits ? element.dataset.digits : element.dataset.other;
+  }
 }
 
 // The served models, asked at load and again once an API key is entered (without one a keyed service
@@ -260,7 +269,12 @@ function showReading(reading) {
       bar.className = "bar";
       bar.style.width = `${(100 * p).toFixed(1)}%`;
       track.append(bar);
-      item.append(className(digit), track, `${(100 * p).toFixed(1)}%`);
+      // Elements, not bare text: the rows share one grid (style.css), where neighbouring text would run together.
+      const name = document.createElement("span");
+      const share = document.createElement("span");
+      name.textContent = className(digit);
+      share.textContent = `${(100 * p).toFixed(1)}%`;
+      item.append(name, track, share);
       item.classList.toggle("chosen", digit === reading.digit);
       return item;
     }),
