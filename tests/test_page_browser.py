@@ -370,6 +370,18 @@ def test_fashion_s_class_names_are_shown_whole_beside_their_bars(desktop: Visit,
     assert len({round(row["height"]) for row in rows}) == 1  # none wraps onto a second line
 
 
+def test_no_card_is_stretched_past_what_it_holds(desktop: Visit) -> None:
+    """Style transfer sits beside the tall Reconstruct card: it ends under its images, not with it."""
+    page = desktop.page
+    write_digit(page)
+    expect_reading(page)
+    below = page.evaluate(
+        """() => document.getElementById("transfer").getBoundingClientRect().bottom
+                 - document.getElementById("transfer-images").getBoundingClientRect().bottom"""
+    )
+    assert below < 40  # the card's padding, not a stretch of empty card
+
+
 def test_ten_transfer_images_fit_one_row_at_phone_width(phone: Visit) -> None:
     page = phone.page
     write_digit(page)
