@@ -50,6 +50,8 @@ let defaultModel;
 let chosenModel; // undefined: the service's default, and no `model` field is sent
 const shownModel = () => models.find((m) => m.name === (chosenModel ?? defaultModel));
 const className = (label) => shownModel()?.class_names[label] ?? `${label}`;
+// Whether a model's classes are named by their numbers, as the digits model's are.
+const namesDigits = (model) => model.class_names.every((name, i) => name === `${i}`);
 
 function wireClassButtons() {
   for (const button of document.querySelectorAll(".digit")) {
@@ -71,7 +73,7 @@ function showClasses(model) {
     button.textContent = name;
     return button;
   });
-  const digits = model.class_names.every((name, i) => name === `${i}`);
+  const digits = namesDigits(model);
   document.querySelector(".digits").replaceChildren(...buttons);
   document.querySelector(".digits").classList.toggle("named", !digits);
   $("classes-legend").textContent = digits ? "Digit" : "Class";
@@ -166,7 +168,7 @@ generateForm.addEventListener("submit", (event) => {
 // "digit-7" for the digits; another model's class by its name ("cvae-fashion-sneaker").
 function downloadName(label) {
   const model = shownModel();
-  const digits = !model || model.class_names.every((name, i) => name === `${i}`);
+  const digits = !model || namesDigits(model);
   if (digits) return `digit-${label}`;
   return `${model.name}-${className(label)}`.toLowerCase().replace(/[^a-z0-9]+/g, "-");
 }
@@ -338,7 +340,7 @@ function keepYourStyle(mu) {
 }
 
 function showNumberCard(model) {
-  const writes = model.class_names.length === 10 && model.class_names.every((name, i) => name === `${i}`);
+  const writes = model.class_names.length === 10 && namesDigits(model);
   $("number-fields").disabled = !writes;
   $("number-unavailable").textContent = writes
     ? ""

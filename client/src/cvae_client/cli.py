@@ -61,8 +61,10 @@ class UnknownClassError(ValueError):
 
 def class_index(cvae: Client, label: str | None, model: str | None) -> int | None:
     """The class `label` names: its index, or its name as the model gives it (Sneaker, any case)."""
-    if label is None or label.isdigit():
-        return None if label is None else int(label)
+    if label is None:
+        return None
+    if label.isdigit():
+        return int(label)
     info = cvae.model(model)
     names = [name.casefold() for name in info.class_names]
     if label.casefold() not in names:
