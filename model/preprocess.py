@@ -55,6 +55,10 @@ FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF")
 WORKING_SIZE = 1024
 # Bright ink's contrast is measured against at least this share of the room above its background.
 BRIGHT_ROOM = 0.5
+# Below this contrast at the darkest and brightest pixels, a photo's shadow may hold them, not the ink; a
+# border above this share of the image's range is not dark paper.
+FAINT_INK = 0.3
+LIT_BORDER = 0.25
 # Ink must stand out from the paper by this fraction of the full intensity range, else the image is blank.
 MIN_CONTRAST = 0.1
 # Intensities within this fraction of the contrast above the paper are paper texture or noise, not ink.
@@ -270,17 +274,7 @@ def ink_intensity(gray: np.ndarray, notes: list[str] | None = None, row: bool = 
         region = _digit_region(_darkness(small, clean.paper), lines, notes, row)
         return _ink_on(_oriented(gray, clean), factor, clean.paper, region, lines, notes)
     closed = _closing(small, size, round_shadows=True)
-    # The ink is the polarity that stands out more from the paper under it, at the darkest (brightest)
-    # pixel, as a fraction of the light there (of the room above the paper, for bright ink, but at least
-    # BRIGHT_ROOM of it: on white paper the room above is grain, not a page of white ink): a dim corner of a
-    # photo counts as much as a lit one. Thin dark lines are closed first where bright ink is measured: on
-    # squared paper or a form every window of the opening holds a line, and the paper would be "bright ink".
-    low = np.unravel_index(small.argmin(), small.shape)
-    high = np.unravel_index(small.argmax(), small.shape)
-    lit = 1.0 - _closing(1.0 - _closing(small, LINE_CLOSING), size)
-    dark_ink = (closed[low] - small[low]) / max(float(closed[low]), 1 / 255)
-    bright_ink = (small[high] - lit[high]) / max(1.0 - float(lit[high]), BRIGHT_ROOM)
-    if dark_ink <= bright_ink:
+    if _ink_is_bright(small, closed, size):
         gray, reduced, small = 1.0 - gray, 1.0 - reduced, 1.0 - small
         closed = _closing(small, size, round_shadows=True)
     if float((closed - small).max()) < MIN_CONTRAST:
@@ -398,6 +392,31 @@ def _quadratic_fit(a: np.ndarray, where: np.ndarray) -> np.ndarray:
         sampled = where
     coefficients, *_ = np.linalg.lstsq(terms[:, sampled].T, a[sampled], rcond=None)
     return np.tensordot(coefficients.astype(np.float32), terms, axes=1)
+
+
+def _ink_is_bright(small: np.ndarray, closed: np.ndarray, size: int) -> bool:
+    """Whether the ink is brighter than its paper: the polarity that stands out more from the paper under
+    it, at the darkest (brightest) pixel, as a fraction of the light there (of the room above the paper, for
+    bright ink, but at least BRIGHT_ROOM of it: on white paper the room above is grain, not a page of white
+    ink): a dim corner of a photo counts as much as a lit one. Thin dark lines are closed first where bright
+    ink is measured: on squared paper or a form every window of the opening holds a line, and the paper
+    would be "bright ink". Where neither stands out by FAINT_INK and the border is not the darkest of the
+    image (a photo whose darkest pixel is in a shadow, not a page of dark paper), each is measured where it
+    stands out most instead. Never bright on a page whose border is mostly its paper's light side (the paper
+    inside a pencil 0's loop stands out from wide pale strokes as brightly as ink would)."""
+    lit = 1.0 - _closing(1.0 - _closing(small, LINE_CLOSING), size)
+
+    def contrasts(low: int, high: int) -> tuple[float, float]:
+        dark_paper, bright_paper = float(closed.flat[low]), float(lit.flat[high])
+        dark_ink = (dark_paper - float(small.flat[low])) / max(dark_paper, 1 / 255)
+        return dark_ink, (float(small.flat[high]) - bright_paper) / max(1.0 - bright_paper, BRIGHT_ROOM)
+
+    dark_ink, bright_ink = contrasts(int(small.argmin()), int(small.argmax()))
+    low, high = float(small.min()), float(small.max())
+    border = np.median(np.concatenate([small[0], small[-1], small[:, 0], small[:, -1]]))
+    if max(dark_ink, bright_ink) < FAINT_INK and border - low > LIT_BORDER * (high - low):
+        dark_ink, bright_ink = contrasts(int((closed - small).argmax()), int((small - lit).argmax()))
+    return dark_ink <= bright_ink and border <= (low + high) / 2
 
 
 def _wide_and_inside(strokes: np.ndarray, size: int) -> bool:

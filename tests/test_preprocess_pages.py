@@ -3,6 +3,8 @@ say what was done."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import torch
 from app_support import encode_image
@@ -119,3 +121,33 @@ def test_a_thin_digits_straight_strokes_are_not_printed_lines() -> None:
     assert prepared.notes == ()
     top = prepared.x[0, 0, : prepared.x.shape[-1] // 3]
     assert (top > 0.2).sum() >= 10  # the top bar is there
+
+
+def _pale_zero(ink: int) -> bytes:
+    """A 0 whose stroke is near a quarter of its height wide, in grey `ink` on paper lit most at its middle
+    (a lamp above it), filling the image: the paper inside its loop is narrower than the strokes."""
+    page = Image.new("L", (130, 150), 255)
+    ImageDraw.Draw(page).ellipse((25, 15, 105, 135), outline=ink, width=28)
+    ys, xs = np.mgrid[0:150, 0:130]
+    light = 1.0 - 0.1 * (((ys - 75) / 75) ** 2 + ((xs - 65) / 65) ** 2)
+    return encode_image(Image.fromarray((np.asarray(page) * light).astype(np.uint8)), "PNG")
+
+
+def test_wide_pale_strokes_are_the_ink_not_the_paper_between_them() -> None:
+    """Pencil grey on white: the paper in the loop stands out from the strokes as brightly as ink would, but
+    the page's border is its paper, so the ink is dark; the input is the black-ink 0's."""
+    pale, black = (preprocess_upload(_pale_zero(ink)) for ink in (180, 20))
+    assert (pale - black).abs().mean() < 0.1
+
+
+def test_a_shadow_holding_the_darkest_pixel_is_not_taken_for_the_paper() -> None:
+    """A photo whose left third lies in a shadow darker than the pen's grey: the darkest pixel is shadowed
+    paper, not ink, and the lit paper must not be read as bright ink on dark paper."""
+    page = np.asarray(Image.open(io.BytesIO(_on_paper("plain"))).convert("L"), np.float32)
+    lit = np.asarray(Image.fromarray(page.astype(np.uint8)).point(lambda v: 255 - 0.45 * (255 - v)), np.float32)
+    shadowed = lit.copy()
+    shadowed[:, :200] *= 0.35
+    plain, in_shadow = (
+        preprocess_upload(encode_image(Image.fromarray(a.astype(np.uint8)), "PNG")) for a in (lit, shadowed)
+    )
+    assert (in_shadow - plain).abs().mean() < 0.1
