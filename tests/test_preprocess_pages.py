@@ -63,7 +63,8 @@ def test_a_stroke_up_to_a_third_of_the_digit_wide_stays_solid(
 ) -> None:
     page = _written_digit(height, width_share, light, filled, shape)
     x = preprocess_upload(encode_image(Image.fromarray(page), "PNG"))
-    assert _enclosed(x) == 0
+    # An outline encloses tens of pixels; the acute joint of a thin 1's flag can close one grey pixel.
+    assert _enclosed(x) <= 1
     if width_share >= 0.1:  # a stroke over two pixels wide in the 20-pixel box: its core is full ink
         core = ndimage.binary_erosion(x[0, 0].numpy() > 0.5)
         assert x[0, 0].numpy()[core].mean() > 0.9
