@@ -446,7 +446,9 @@ def _strokes(small: np.ndarray, darkness: np.ndarray, lines: np.ndarray) -> tupl
         thin_level = STROKE_LEVEL * _strongest(thin_darkness, lines)
         thin = _digit_core(thin_darkness > thin_level, thin_darkness, lines)
         shared = np.count_nonzero(thin & wide)
-        part_of_wide = shared >= 0.5 * np.count_nonzero(thin) and shared < 0.5 * np.count_nonzero(wide)
+        labels, _ = _components(wide)
+        holding = np.isin(labels, np.unique(labels[thin & wide]))
+        part_of_wide = shared >= 0.5 * np.count_nonzero(thin) and shared < 0.5 * np.count_nonzero(holding)
         if not part_of_wide:
             return thin, _stroke_width(thin)
     return wide, _stroke_width(wide)
@@ -697,14 +699,20 @@ def _digit_core(
     notes: list[str] | None = None,
     row: bool = False,
 ) -> np.ndarray:
-    """The 8-connected piece of `strokes` (printed lines left out) with the most ink, and those near it with
-    a fair share of its ink: grain, specks, the edges of shadows and distant marks are left out. With `row`,
-    those near any piece kept, one after another, within ROW_REACH of the largest's height: a number's
-    digits side by side."""
+    """The piece of `strokes` (printed lines left out; strokes joined by fainter ink are one piece) with the
+    most ink, and those near it with a fair share of its ink: grain, specks, the edges of shadows and
+    distant marks are left out. With `row`, those near any piece kept, one after another, within ROW_REACH
+    of the largest's height: a number's digits side by side."""
     kept_strokes = strokes & ~lines
     if not kept_strokes.any():  # nothing but lines: a digit drawn with ruler-straight strokes
         kept_strokes = strokes
-    labels, count = _components(kept_strokes)
+    # A piece is a stroke and every stroke joined to it by ink above the NOISE_FLOOR (hysteresis): a pen's
+    # dark dot at the start of a fainter stroke does not outweigh the digit it starts.
+    joined = (darkness > NOISE_FLOOR * _strongest(darkness, lines)) & ~ndimage.binary_dilation(lines)
+    groups, _ = _components(joined | kept_strokes)
+    _, labels = np.unique(np.where(kept_strokes, groups, 0), return_inverse=True)
+    labels = labels.reshape(groups.shape)
+    count = int(labels.max())
     index = np.arange(1, count + 1)
     mass = ndimage.sum_labels(darkness, labels, index)
     boxes = np.array([(r.start, r.stop, c.start, c.stop) for r, c in ndimage.find_objects(labels)], float)
