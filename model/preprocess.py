@@ -83,6 +83,8 @@ DIAMOND = 0.75
 # Stroke pixels are darker than STROKE_LEVEL of the darkest ink; pieces of strokes with KEEP_MASS of the main
 # piece's ink and within KEEP_DISTANCE times its size of it are the digit.
 STROKE_LEVEL = 0.5
+# Wide pieces this share of the strokes' darkness or paler, holding them, are shade (_shade).
+SHADE = 0.6
 KEEP_MASS = 0.05
 KEEP_DISTANCE = 0.5
 # A written number's digits are kept one after another while the next lies within this share of the
@@ -449,9 +451,20 @@ def _strokes(small: np.ndarray, darkness: np.ndarray, lines: np.ndarray) -> tupl
         labels, _ = _components(wide)
         holding = np.isin(labels, np.unique(labels[thin & wide]))
         part_of_wide = shared >= 0.5 * np.count_nonzero(thin) and shared < 0.5 * np.count_nonzero(holding)
-        if not part_of_wide:
+        if not part_of_wide or _shade(holding, thin, darkness):
             return thin, _stroke_width(thin)
     return wide, _stroke_width(wide)
+
+
+def _shade(wide: np.ndarray, thin: np.ndarray, darkness: np.ndarray) -> bool:
+    """Whether the wide pieces holding the thin strokes are a shade around them (a shadow's disk or band
+    that the strokes lie in): away from the thin strokes they are SHADE of the strokes' darkness or paler.
+    A felt-tip's wide stroke is as dark as its thin parts; an enlarged low-resolution scan's grey blocks
+    are darker than that share of its black ones."""
+    outside = wide & ~ndimage.binary_dilation(thin, iterations=2)
+    if not outside.any():
+        return False
+    return float(np.median(darkness[outside])) <= SHADE * float(np.median(darkness[thin]))
 
 
 def _stroke_level(darkness: np.ndarray, darkest: float) -> float:

@@ -141,6 +141,10 @@ def test_wide_pale_strokes_are_the_ink_not_the_paper_between_them() -> None:
     assert (pale - black).abs().mean() < 0.1
 
 
+def _as_png_input(page: np.ndarray) -> torch.Tensor:
+    return preprocess_upload(encode_image(Image.fromarray(page.astype(np.uint8)), "PNG"))
+
+
 def test_a_shadow_holding_the_darkest_pixel_is_not_taken_for_the_paper() -> None:
     """A photo whose left third lies in a shadow darker than the pen's grey: the darkest pixel is shadowed
     paper, not ink, and the lit paper must not be read as bright ink on dark paper."""
@@ -148,7 +152,16 @@ def test_a_shadow_holding_the_darkest_pixel_is_not_taken_for_the_paper() -> None
     lit = 255 - 0.45 * (255 - page)  # a pen's mid grey
     shadowed = lit.copy()
     shadowed[:, :200] *= 0.35
-    plain, in_shadow = (
-        preprocess_upload(encode_image(Image.fromarray(a.astype(np.uint8)), "PNG")) for a in (lit, shadowed)
-    )
+    plain, in_shadow = (_as_png_input(a) for a in (lit, shadowed))
     assert (in_shadow - plain).abs().mean() < 0.1
+
+
+def test_a_digit_inside_a_disk_of_shadow_is_read_without_it() -> None:
+    """The 7 inside a round shadow with a soft edge (a phone's, held above the page): the shade is paler
+    than the pen, so it is the paper under the 7, not a felt-tip's wide stroke around it."""
+    page = np.asarray(Image.open(io.BytesIO(_on_paper("plain"))).convert("L"), np.float32)
+    ys, xs = np.mgrid[0 : page.shape[0], 0 : page.shape[1]]
+    disk = ((ys - 215) ** 2 + (xs - 315) ** 2 < 80**2).astype(np.float32)
+    shade = 1.0 - 0.45 * ndimage.gaussian_filter(disk, 6)
+    plain, shaded = (_as_png_input(a) for a in (page, page * shade))
+    assert (shaded - plain).abs().mean() < 0.1
