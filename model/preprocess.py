@@ -723,8 +723,8 @@ def _digit_core(
     # dark dot at the start of a fainter stroke does not outweigh the digit it starts.
     joined = (darkness > NOISE_FLOOR * _strongest(darkness, lines)) & ~ndimage.binary_dilation(lines)
     groups, _ = _components(joined | kept_strokes)
-    _, labels = np.unique(np.where(kept_strokes, groups, 0), return_inverse=True)
-    labels = labels.reshape(groups.shape)
+    pieces = np.where(kept_strokes, groups, 0)
+    labels = (np.cumsum(np.bincount(pieces.ravel()) > 0) - 1)[pieces]  # numbered 1, 2, ...: unique's inverse
     count = int(labels.max())
     index = np.arange(1, count + 1)
     mass = ndimage.sum_labels(darkness, labels, index)
