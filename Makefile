@@ -83,7 +83,7 @@ train-fashion: install
 	$(BIN)/cvae-evaluate checkpoints/cvae-fashion $(FASHION_DATA) --classifier checkpoints/fashion-classifier \
 		--bound-images 1000
 	$(BIN)/cvae-calibrate checkpoints/cvae-fashion --classifier checkpoints/fashion-classifier $(FASHION_DATA) \
-		--threads 1
+		--threads 1 --detector-channels 32
 
 bench: install
 	$(BIN)/python -m benchmarks.training_loop
@@ -189,7 +189,7 @@ numbers: install
 calibrate: install
 	$(BIN)/cvae-calibrate checkpoints/cvae-mnist --threads 1
 	$(BIN)/cvae-calibrate checkpoints/cvae-fashion --classifier checkpoints/fashion-classifier $(FASHION_DATA) \
-		--threads 1
+		--threads 1 --detector-channels 32
 
 # Every figure of docs/trust.md: phone photos read (benchmarks/results/photos.json), is_digit and the reading
 # per kind of upload, the 12-megapixel photo's preprocessing time (benchmarks/results/ood.json; the Fashion

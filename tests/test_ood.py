@@ -184,13 +184,16 @@ def test_cvae_calibrate_stores_the_calibration_the_service_reads(
     for file in checkpoint.iterdir():
         (copy / file.name).write_bytes(file.read_bytes())
     monkeypatch.setattr(arguments, "load_split", lambda *args: tiny_split)
-    calibrate_cli.main([str(copy), "--classifier", str(classifier), "--exposure", "10"])
+    calibrate_cli.main(
+        [str(copy), "--classifier", str(classifier), "--exposure", "10", "--detector-channels", "8"]
+    )
     config = read_config(copy)
     ood = config["ood"]
     assert ood["calibration_images"] + ood["check_images"] == len(tiny_split.test_images)
     assert set(ood["features"]) == set(FEATURES) and len(ood["scores"]) == ood["calibration_images"]
     tensors = load_tensors(copy, STATS_FILE, config)
-    assert ood["detector"]["augmentation"] == "uploads" and PREFIX + "net.0.weight" in tensors
+    assert ood["detector"]["augmentation"] == "uploads" and ood["detector"]["channels"] == 8
+    assert tensors[PREFIX + "net.0.weight"].shape[0] == 8  # the width asked for, read back by the service
 
     settings = tiny_settings((copy, classifier))
     with TestClient(create_app(settings)) as client:

@@ -97,7 +97,7 @@ def test_the_detector_of_a_model_of_other_data_learns_digits_as_outliers(
 
     for name in ("handwritten_digits", "partial_digits", "real_world_renders"):
         monkeypatch.setattr(calibrate, name, spy(name, getattr(calibrate, name)))
-    monkeypatch.setattr(calibrate, "fit_detector", lambda positives, negatives, seed: OutlierDetector())
+    monkeypatch.setattr(calibrate, "fit_detector", lambda *args: OutlierDetector())
     images, labels = offline_split.train_images[::500], offline_split.train_labels[::500]
     train = torch.zeros(len(images), 1, 28, 28)
     _, record = calibrate.train_detector(train, images, labels, augmentation, 2, seed=0)

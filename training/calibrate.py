@@ -33,6 +33,7 @@ from training.augment import Augmentation
 from training.data import Split, load_split
 from training.ood_data import digit_png
 from training.outliers import (
+    DETECTOR_CHANNELS,
     FRAGMENT_SHARE,
     REAL_WORLD_SHARE,
     RENDER_WEIGHT,
@@ -106,7 +107,13 @@ def train_uploads(images: np.ndarray, labels: np.ndarray) -> tuple[Tensor, np.nd
 
 
 def train_detector(
-    train: Tensor, images: np.ndarray, labels: np.ndarray, augmentation: str, exposure: int, seed: int
+    train: Tensor,
+    images: np.ndarray,
+    labels: np.ndarray,
+    augmentation: str,
+    exposure: int,
+    seed: int,
+    channels: int = DETECTOR_CHANNELS,
 ) -> tuple[OutlierDetector, dict[str, Any]]:
     """The outlier detector (training/outliers.py) and what it was trained on: `train` (train `images`, of
     `labels`, as uploads), those images changed by `augmentation` and, for handwritten digits ("uploads"),
@@ -131,8 +138,9 @@ def train_detector(
         "positives": len(positives),
         "outliers": len(outliers),
         "seed": seed,
+        "channels": channels,
     }
-    return fit_detector(positives, outliers, seed), record
+    return fit_detector(positives, outliers, seed, channels), record
 
 
 def flagged(calibration: Calibration, features: dict[str, Tensor], flag_rate: float) -> float:
@@ -151,6 +159,7 @@ def calibrate_checkpoint(
     seed: int,
     device: torch.device,
     write: bool,
+    detector_channels: int = DETECTOR_CHANNELS,
 ) -> dict[str, Any]:
     """Calibrate the CVAE at `checkpoint` served with the classifier at `classifier_path` (module docstring)
     and, with `write`, store the calibration in its config.json and ood.safetensors; returns the summary."""
@@ -163,7 +172,7 @@ def calibrate_checkpoint(
     )
     augmentation = augmentation or recorded_recipe(classifier.config.get("training", {}))["augmentation"]
     detector, detector_record = train_detector(
-        train, train_images, train_labels.numpy(), augmentation, exposure, seed
+        train, train_images, train_labels.numpy(), augmentation, exposure, seed, detector_channels
     )
     detector = detector.to(device)
     chosen = np.linspace(0, len(split.test_images) - 1, min(len(split.test_images), held_out))

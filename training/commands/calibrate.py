@@ -16,7 +16,7 @@ from training.commands.arguments import (
     command_parser,
     run_cli,
 )
-from training.outliers import EXPOSURE
+from training.outliers import DETECTOR_CHANNELS, EXPOSURE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=EXPOSURE,
         help="outlier uploads of each kind the detector is trained on, and digits drawn each other way",
     )
+    parser.add_argument(
+        "--detector-channels",
+        type=int,
+        default=DETECTOR_CHANNELS,
+        help="the outlier detector's width (its first convolution's channels; the hidden layer is 4x)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave config.json alone")
     add_run_arguments(parser, seed=0, device="cpu")
     return parser
@@ -58,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
             seed=args.seed,
             device=resolve_device(args.device),
             write=not args.no_write,
+            detector_channels=args.detector_channels,
         )
         print(json.dumps(summary))
 
