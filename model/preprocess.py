@@ -14,8 +14,10 @@ and leaves the paper with its light; the image divided by it is the ink's darkne
 A second closing, a few widths of the widest stroke wide, follows shadows the first filled in; under the
 strokes' cores the first is kept, so a felt-tip's wide stroke stays solid instead of an outline. Printed lines
 (squared or ruled paper, a margin, a box or a table's border) are long thin straight runs that go on past the
-digit at both ends or lie apart from it, and do not end in its strokes (a thin 2's foot does): they are found
-by directional openings of the reduced image, sheared by a few degrees, and left out. The digit is then the
+digit at both ends (or off the page) or lie apart from it, and do not end in its strokes (a thin 2's foot
+does): they are found by directional openings of the reduced image, sheared by a few degrees, each direction's
+runs pieces of their own, and left out; so is a printed box too small for those runs, a closed outline whose
+four sides are straight. The digit is then the
 connected piece of dark strokes with the most ink and the pieces near it, grown into their soft edges
 (hysteresis), so grain, specks, lines and the edges of shadows are left out; where one paper value for the
 whole page finds the same digit, as on a scan or a drawing, that value is used and the page is read as before.
@@ -136,8 +138,16 @@ LINE_RUN = 9
 LINE_OVERHANG = 0.1
 LINE_PIECE = LINE_FRACTION / 2
 LINE_BRIDGE = 2
-# A pen's stroke along a printed line is darker than LINE_INK times the line's median darkness.
+# A printed box is a piece at least MIN_FRAME pixels a side, FRAME_HOLE of it hole when filled, whose sides'
+# edges are within FRAME_SLACK pixels of a straight line for FRAME_STRAIGHT of their length.
+MIN_FRAME = 12
+FRAME_HOLE = 0.5
+FRAME_SLACK = 1.5
+FRAME_STRAIGHT = 0.9
+# A pen's stroke along a printed line is darker than LINE_INK times the line's core (its LINE_CORE
+# percentile of darkness: the median is its soft edges').
 LINE_INK = 1.6
+LINE_CORE = 75
 # A separate mark with this share of the digit's ink and this share of its height is a digit of its own.
 MARK_MASS = 0.3
 MARK_HEIGHT = 0.5
@@ -575,60 +585,110 @@ def _printed_lines(darkness: np.ndarray, row: bool = False) -> np.ndarray:
     """Pixels of printed lines: the rules of squared or ruled paper, a margin, a box or a table's border.
     They are long, thin and straight (_straight_runs), and, unlike a digit's own straight strokes (a 1's
     stem, a 7's bar), they run on past the digit at both ends. With `row`, the digit is a written number:
-    the span of its digit-sized pieces, so that one digit's stem is not a line apart from another digit."""
+    the span of its digit-sized pieces, so that one digit's stem is not a line apart from another digit.
+    Each direction's runs are pieces of their own: a grid is its lines, not one piece as large as the page."""
     if min(darkness.shape) < MIN_LINE_IMAGE:  # an image this small is the digit alone, no page around it
         return np.zeros(darkness.shape, bool)
     darkest = float(darkness.max())
-    candidates = _straight_runs(darkness > LINE_LEVEL * darkest, darkness > STROKE_LEVEL * darkest)
+    faint = darkness > LINE_LEVEL * darkest
+    runs = _straight_runs(faint, darkness > STROKE_LEVEL * darkest)
+    frames = _frames(faint)
+    candidates = runs[0] | runs[1] | frames
     strokes = (darkness > STROKE_LEVEL * _strongest(darkness, candidates)) & ~candidates
     if not candidates.any() or not strokes.any():
         return np.zeros_like(candidates)
     labels, _ = _components(strokes)
     mass = ndimage.sum_labels(darkness, labels, np.arange(1, labels.max() + 1))
-    digit_rows, digit_cols = ndimage.find_objects(labels)[int(np.argmax(mass))]
+    digit = ndimage.find_objects(labels)[int(np.argmax(mass))]
     if row:
         pieces = [
             found
             for found, heavy in zip(ndimage.find_objects(labels), mass >= KEEP_MASS * mass.max(), strict=True)
             if heavy
         ]
-        digit_rows = slice(min(r.start for r, _ in pieces), max(r.stop for r, _ in pieces))
-        digit_cols = slice(min(c.start for _, c in pieces), max(c.stop for _, c in pieces))
-    lines, count = _components(candidates)
-    height, width = darkness.shape
-    printed = np.zeros(count + 1, bool)
-    inside = []
-    for label, (rows, cols) in enumerate(ndimage.find_objects(lines), start=1):
-        across = cols.stop - cols.start >= rows.stop - rows.start
-        along, digit_along, side = (cols, digit_cols, width) if across else (rows, digit_rows, height)
-        # Beside a number, a straight stroke is another digit (a 1's stem after the rest): in a row, only a
-        # line apart along its own length (a rule above or below, a margin past its end) is left out so.
-        apart = _apart(along, digit_along) if row else _apart(rows, digit_rows) or _apart(cols, digit_cols)
-        long = along.stop - along.start >= LINE_PIECE * side
-        printed[label] = long and (apart or _beyond(along, digit_along))
-        if printed[label] and _inside(rows, cols, darkness.shape):
-            inside.append((label, rows, cols, across))
-    if inside:
-        # A line inside the image that ends in the digit (with its soft edges: a faint digit's darkest piece
-        # may be a small part of it) is one of its strokes.
-        digit = _digit_region(darkness, candidates) & ~candidates
-        near_digit = ndimage.maximum_filter(digit, 2 * LINE_BRIDGE + 3)
-        for label, rows, cols, across in inside:
-            printed[label] = not _ends_at(lines[rows, cols] == label, near_digit[rows, cols], across)
-    found = printed[lines]
-    if not found.any():
-        return found
-    # A pen's stroke that lies along a printed line joins its run; it is far darker than the print.
-    printed_labels = np.flatnonzero(printed)
-    level = np.zeros(count + 1)
-    level[printed_labels] = LINE_INK * np.asarray(ndimage.median(darkness, lines, printed_labels))
-    return found & (darkness <= level[lines])
+        digit = (
+            slice(min(r.start for r, _ in pieces), max(r.stop for r, _ in pieces)),
+            slice(min(c.start for _, c in pieces), max(c.stop for _, c in pieces)),
+        )
+    near_digit = None
+    found = frames
+    for axis, mask in enumerate(runs):  # across (along the columns), then down (along the rows)
+        lines, count = _components(mask)
+        printed = np.zeros(count + 1, bool)
+        for label, box in enumerate(ndimage.find_objects(lines), start=1):
+            along, digit_along, side = box[1 - axis], digit[1 - axis], darkness.shape[1 - axis]
+            # Beside a number, a straight stroke is another digit (a 1's stem after the rest): in a row, only
+            # a line apart along its own length (a rule above or below, a margin past its end) is left out so.
+            apart = _apart(along, digit_along) or (not row and _apart(box[axis], digit[axis]))
+            long = along.stop - along.start >= LINE_PIECE * side
+            printed[label] = long and (apart or _beyond(along, digit_along, side))
+            if printed[label] and _inside(*box, darkness.shape):
+                # A line inside the image that ends in the digit (with its soft edges: a faint digit's
+                # darkest piece may be a small part of it) is one of its strokes.
+                if near_digit is None:
+                    near = _digit_region(darkness, candidates) & ~candidates
+                    near_digit = ndimage.maximum_filter(near, 2 * LINE_BRIDGE + 3)
+                printed[label] = not _ends_at(lines[box] == label, near_digit[box], axis == 0)
+        if not printed.any():
+            continue
+        # A pen's stroke that lies along a printed line joins its run; it is far darker than the print.
+        printed_labels = np.flatnonzero(printed)
+        level = np.zeros(count + 1)
+        level[printed_labels] = LINE_INK * np.asarray(
+            ndimage.labeled_comprehension(darkness, lines, printed_labels, _line_core, float, 0)
+        )
+        found |= printed[lines] & (darkness <= level[lines])
+    return found
 
 
-def _beyond(line: slice, digit: slice) -> bool:
-    """Whether a line's span runs past the digit's at both ends by LINE_OVERHANG of the digit's span."""
+def _frames(mask: np.ndarray) -> np.ndarray:
+    """Pixels of printed boxes around a digit, however small: pieces of `mask` inside the image that are
+    mostly hole once filled, whose four sides are straight (_straight_side: a written 0 is round), peeled
+    from the outside in as deep as the piece's outline goes (a digit touching the box keeps its pixels
+    deeper in)."""
+    labels, _ = _components(mask)
+    frames = np.zeros_like(mask)
+    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+        if min(s.stop - s.start for s in box) < MIN_FRAME or not _inside(*box, mask.shape):
+            continue
+        piece = labels[box] == label
+        filled = ndimage.binary_fill_holes(piece)
+        if np.count_nonzero(filled & ~piece) < FRAME_HOLE * np.count_nonzero(filled):
+            continue
+        if not all(_straight_side(np.rot90(filled, turns)) for turns in range(4)):
+            continue
+        depth = ndimage.distance_transform_cdt(np.pad(filled, 1), metric="chessboard")[1:-1, 1:-1]
+        per_depth = np.bincount(depth[piece])
+        thin = np.flatnonzero(per_depth[1:] < per_depth[1] / 2)
+        frames[box] |= piece & (depth <= (thin[0] if len(thin) else len(per_depth)))
+    return frames
+
+
+def _straight_side(filled: np.ndarray) -> bool:
+    """Whether the top side of a filled shape is straight (a printed box's, tilted a few degrees or not):
+    the first filled row of nearly every column lies within a pixel or two of one straight line (fitted
+    again to the columns nearest the first fit: a corner's column would tilt it)."""
+    columns = np.flatnonzero(filled.any(axis=0))
+    if len(columns) < MIN_FRAME:
+        return False
+    tops = filled[:, columns].argmax(axis=0)
+    off = np.abs(tops - np.polyval(np.polyfit(columns, tops, 1), columns))
+    near = off <= np.quantile(off, FRAME_STRAIGHT)
+    off = np.abs(tops - np.polyval(np.polyfit(columns[near], tops[near], 1), columns))
+    return bool(np.mean(off <= FRAME_SLACK) >= FRAME_STRAIGHT)
+
+
+def _line_core(darkness: np.ndarray) -> float:
+    return float(np.percentile(darkness, LINE_CORE))
+
+
+def _beyond(line: slice, digit: slice, side: int) -> bool:
+    """Whether a line's span runs past the digit's at both ends by LINE_OVERHANG of the digit's span, or
+    off the image's edge where the digit stops short of it (a grid's line past a digit near the edge)."""
     margin = LINE_OVERHANG * (digit.stop - digit.start)
-    return line.start <= digit.start - margin and line.stop >= digit.stop + margin
+    before = line.start <= digit.start - margin or (line.start <= 1 and line.start < digit.start)
+    after = line.stop >= digit.stop + margin or (line.stop >= side - 1 and line.stop > digit.stop)
+    return before and after
 
 
 def _inside(rows: slice, cols: slice, shape: tuple[int, ...]) -> bool:
@@ -652,15 +712,17 @@ def _apart(line: slice, digit: slice) -> bool:
     return line.start >= digit.stop + margin or line.stop <= digit.start - margin
 
 
-def _straight_runs(mask: np.ndarray, solid: np.ndarray) -> np.ndarray:
-    """The pixels of `mask` on straight runs at least LINE_FRACTION of the image across, horizontal or
-    vertical within a few degrees (a photo of a page is seldom square to it), away from the thick parts of
+def _straight_runs(mask: np.ndarray, solid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels of `mask` on horizontal and on vertical straight runs at least LINE_FRACTION of the image
+    across, within a few degrees (a photo of a page is seldom square to it), away from the thick parts of
     `solid` (MAX_LINE_WIDTH or wider, and their soft edges: a felt-tip's straight stroke). The mask is
     sheared by each of LINE_TILTS: a directional opening of it, widened across the run by LINE_SLACK pixels
     so that the tilts in between are found too, marks the band a line lies in, and within the band a pixel
     is the line's where the sheared mask itself runs along it for LINE_RUN pixels (a stroke crossing or
     passing near the line does not)."""
-    found = np.zeros_like(mask)
+    thick = ndimage.binary_opening(solid, np.ones((MAX_LINE_WIDTH, MAX_LINE_WIDTH), bool))
+    away = ~ndimage.binary_dilation(thick, np.ones((MAX_LINE_WIDTH, MAX_LINE_WIDTH), bool))
+    found = []
     for turned, back in ((mask, lambda a: a), (mask.T, lambda a: a.T)):
         length = max(MIN_LINE, round(LINE_FRACTION * turned.shape[1]))
         widened = ndimage.maximum_filter1d(turned, 2 * LINE_SLACK + 1, axis=0)
@@ -672,10 +734,8 @@ def _straight_runs(mask: np.ndarray, solid: np.ndarray) -> np.ndarray:
             band = ndimage.minimum_filter1d(widened[rows, columns], length, axis=1)
             band = ndimage.maximum_filter1d(band, length, axis=1)
             runs[rows, columns] |= band & ndimage.grey_opening(turned[rows, columns], size=(1, LINE_RUN))
-        found |= back(runs & ~ndimage.grey_opening(runs, size=(MAX_SOFT_WIDTH, MAX_SOFT_WIDTH)))
-    thick = ndimage.binary_opening(solid, np.ones((MAX_LINE_WIDTH, MAX_LINE_WIDTH), bool))
-    soft_edges = np.ones((MAX_LINE_WIDTH, MAX_LINE_WIDTH), bool)
-    return found & ~ndimage.binary_dilation(thick, soft_edges)
+        found.append(back(runs & ~ndimage.grey_opening(runs, size=(MAX_SOFT_WIDTH, MAX_SOFT_WIDTH))) & away)
+    return found[0], found[1]
 
 
 def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:

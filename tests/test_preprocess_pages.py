@@ -165,3 +165,31 @@ def test_a_digit_inside_a_disk_of_shadow_is_read_without_it() -> None:
     shade = 1.0 - 0.45 * ndimage.gaussian_filter(disk, 6)
     plain, shaded = (_as_png_input(a) for a in (page, page * shade))
     assert (shaded - plain).abs().mean() < 0.1
+
+
+def _in_a_box(box: bool, shape: str = "seven") -> bytes:
+    """A fine-pen 7 (or a round 0) 70 pixels high on a 300x380 scan, in a printed box 96x110 when `box`:
+    sides shorter than the lines looked for across a page, and in a faint pen the box outweighs the digit."""
+    page = Image.new("L", (300, 380), 250)
+    draw = ImageDraw.Draw(page)
+    if box:
+        draw.rectangle((52, 75, 148, 185), outline=110, width=2)
+    if shape == "seven":
+        draw.line([(80, 95), (120, 95), (95, 165)], fill=150, width=2)
+    else:
+        draw.ellipse((75, 95, 125, 165), outline=150, width=2)
+    return encode_image(page, "PNG")
+
+
+def test_a_printed_box_around_a_digit_is_left_out_and_said() -> None:
+    boxed, alone = prepare_upload(_in_a_box(True)), prepare_upload(_in_a_box(False))
+    assert any("printed lines" in note for note in boxed.notes)
+    # The box kept would frame the 7 in the 20-pixel box: a difference of 0.1 and more.
+    assert (boxed.x - alone.x).abs().mean() < 0.03
+
+
+def test_a_round_zero_is_not_a_box() -> None:
+    zero = prepare_upload(_in_a_box(False, "zero"))
+    assert zero.notes == ()
+    ink = zero.x[0, 0].numpy() > 0.1
+    assert (ndimage.binary_fill_holes(ink) & ~ink).sum() > 50  # its loop is there
