@@ -104,6 +104,8 @@ ACROSS = 0.9
 # number, also in the same place (the boxes around both overlapping by SAME_PLACE of their union) with at
 # most EVEN_AREA times its pixels (a soft edge adds a few; a band of shadow as long as the row, many).
 EVEN_EXTENT = 1.25
+# ... and it holds EVEN_HOLDS of the closings' digit's pixels (not a dark corner of the digit's size).
+EVEN_HOLDS = 0.5
 SAME_PLACE = 0.5
 EVEN_AREA = 1.5
 # A page is clean where a quadratic surface of light (fitted to every FIT_STEP-th row and column of the
@@ -309,7 +311,8 @@ def ink_intensity(gray: np.ndarray, notes: list[str] | None = None, row: bool = 
     around = ~ndimage.maximum_filter(region, 5)
     level = float(np.median(small[around])) if around.any() else float(np.median(reduced))
     even_region = _digit_region(_darkness(small, level), lines, row=row)
-    even = 1 / EVEN_EXTENT <= _extent(even_region) / _extent(region) <= EVEN_EXTENT
+    holds = np.count_nonzero(even_region & region) >= EVEN_HOLDS * np.count_nonzero(region)
+    even = holds and 1 / EVEN_EXTENT <= _extent(even_region) / _extent(region) <= EVEN_EXTENT
     if row:
         # A band of shadow across the page is as long as a number's row: it must also lie where the
         # closings' digits lie, with few more pixels. (For a lone digit this test flagged fewer garments.)

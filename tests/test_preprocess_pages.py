@@ -167,6 +167,17 @@ def test_a_digit_inside_a_disk_of_shadow_is_read_without_it() -> None:
     assert (shaded - plain).abs().mean() < 0.1
 
 
+def test_a_dark_corner_the_digits_size_is_not_the_digit() -> None:
+    """A shadow in the page's corner, as large as the 7 and darker than the paper by half: one paper value
+    for the page finds it as the darkest thing there, but it does not hold the strokes the closings found."""
+    page = np.asarray(Image.open(io.BytesIO(_on_paper("plain"))).convert("L"), np.float32)
+    ys, xs = np.mgrid[0 : page.shape[0], 0 : page.shape[1]]
+    corner = ((ys - page.shape[0]) ** 2 + (xs - page.shape[1]) ** 2 < 100**2).astype(np.float32)
+    shade = 1.0 - 0.5 * ndimage.gaussian_filter(corner, 3)
+    plain, shaded = (_as_png_input(a) for a in (page, page * shade))
+    assert (shaded - plain).abs().mean() < 0.1
+
+
 def _in_a_box(box: bool, shape: str = "seven") -> bytes:
     """A fine-pen 7 (or a round 0) 70 pixels high on a 300x380 scan, in a printed box 96x110 when `box`:
     sides shorter than the lines looked for across a page, and in a faint pen the box outweighs the digit."""
