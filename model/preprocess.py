@@ -17,10 +17,10 @@ strokes' cores the first is kept, so a felt-tip's wide stroke stays solid instea
 digit at both ends (or off the page) or lie apart from it, and do not end in its strokes (a thin 2's foot
 does): they are found by directional openings of the reduced image, sheared by a few degrees, each direction's
 runs pieces of their own, and left out; so is a printed box too small for those runs, a closed outline whose
-four sides are straight. The digit is then the
-connected piece of dark strokes with the most ink and the pieces near it, grown into their soft edges
-(hysteresis), so grain, specks, lines and the edges of shadows are left out; where one paper value for the
-whole page finds the same digit, as on a scan or a drawing, that value is used and the page is read as before.
+four sides are straight. The digit is then the connected piece of dark strokes with the most ink and the
+pieces near it, grown into their soft edges (hysteresis), so grain, specks, lines and the edges of shadows are
+left out; where one paper value for the whole page finds the same digit, as on a scan or a drawing, that value
+is used and the page is read as before.
 A felt-tip's stroke can be wider than the first closing, even than the paper left around it in a tight crop:
 on a clean page (a scan, a drawing, a smoothly lit photo: a quadratic surface fits its paper) with strokes
 that wide and none at the image's edge, that surface is the paper. The morphology, distance transform and
