@@ -76,14 +76,16 @@ reproduce: train-classifier train evaluate
 # on 1,000 evenly spaced test images, the rest on all 10,000) judged by its own classifier, and its is_digit
 # calibration.
 FASHION_DATA := --data idx --data-dir /usr/share/datasets/fashion-mnist
+# Its is_digit calibration, with a detector twice as wide as the digits model's (training/outliers.py).
+CALIBRATE_FASHION = $(BIN)/cvae-calibrate checkpoints/cvae-fashion --classifier checkpoints/fashion-classifier \
+	$(FASHION_DATA) --threads 1 --detector-channels 32
 train-fashion: install
 	$(BIN)/cvae-train-classifier $(FASHION_DATA) --epochs 8 --augment objects --threads 2 \
 		--out checkpoints/fashion-classifier
 	$(BIN)/cvae-train $(FASHION_DATA) --epochs 26 --beta 3 --eval-images 1000 --out checkpoints/cvae-fashion
 	$(BIN)/cvae-evaluate checkpoints/cvae-fashion $(FASHION_DATA) --classifier checkpoints/fashion-classifier \
 		--bound-images 1000
-	$(BIN)/cvae-calibrate checkpoints/cvae-fashion --classifier checkpoints/fashion-classifier $(FASHION_DATA) \
-		--threads 1 --detector-channels 32
+	$(CALIBRATE_FASHION)
 
 bench: install
 	$(BIN)/python -m benchmarks.training_loop
@@ -188,8 +190,7 @@ numbers: install
 # half checks; the result goes into config.json, under "ood").
 calibrate: install
 	$(BIN)/cvae-calibrate checkpoints/cvae-mnist --threads 1
-	$(BIN)/cvae-calibrate checkpoints/cvae-fashion --classifier checkpoints/fashion-classifier $(FASHION_DATA) \
-		--threads 1 --detector-channels 32
+	$(CALIBRATE_FASHION)
 
 # Every figure of docs/trust.md: phone photos read (benchmarks/results/photos.json), is_digit and the reading
 # per kind of upload, the 12-megapixel photo's preprocessing time (benchmarks/results/ood.json; the Fashion
