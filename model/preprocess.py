@@ -614,7 +614,7 @@ def _printed_lines(darkness: np.ndarray, row: bool = False) -> np.ndarray:
             slice(min(c.start for _, c in pieces), max(c.stop for _, c in pieces)),
         )
     near_digit = None
-    found = frames
+    found = frames.copy()
     for axis, mask in enumerate(runs):  # across (along the columns), then down (along the rows)
         lines, count = _components(mask)
         printed = np.zeros(count + 1, bool)
