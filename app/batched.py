@@ -169,8 +169,8 @@ class BatchedModels:
         its box. Raises UploadError for an upload that is not a usable image."""
         try:
             found = await to_thread.run_sync(find_digits, data, self.max_pixels, limiter=self._preprocessing)
-            probabilities = await self.classifier.submit(found.crops, rows=len(found.crops))
-            chosen = found.read(probabilities)
+            classified = await self.classifier.submit(found.crops, rows=len(found.crops))
+            chosen = found.read(classified.probabilities, classified.ood_scores)
             analyses = await asyncio.gather(
                 *(self.uploads.submit(AnalysisJob(found.crops[i : i + 1], None)) for i in chosen)
             )

@@ -28,7 +28,6 @@ from model.checkpoint import (
     check_classifier_fits,
     class_names,
     load_checkpoint,
-    load_tensors,
     model_name,
 )
 from model.cvae import CVAE
@@ -37,7 +36,7 @@ from model.images import to_uint8
 from model.inference import cvae_inference_form, in_blocks, inference_form
 from model.legible import Judged, LatentStream, judge
 from model.loss import loss_terms
-from model.ood import NEEDS_ELBO, SCORED, STATS_FILE, Calibration, Evidence, ood_features
+from model.ood import SCORE_NEEDS_ELBO, STATS_FILE, Calibration, Evidence, stored_calibration
 
 logger = logging.getLogger("cvae.service")
 
@@ -69,6 +68,15 @@ class AnalysisJob:
 
     x: Tensor
     digit: int | None
+
+
+@dataclass(frozen=True)
+class Classified:
+    """Images read by the classifier: its probabilities (n, K) and their ood_score (n,; None when the model
+    is uncalibrated)."""
+
+    probabilities: Tensor
+    ood_scores: Tensor | None
 
 
 @dataclass(frozen=True)
@@ -224,12 +232,24 @@ class ModelService:
         return judged.split([len(job.z) for job in jobs])
 
     @torch.inference_mode()
-    def classify_batch(self, jobs: Sequence[Tensor]) -> list[Tensor]:
-        """Each job's images (n, 1, 28, 28) read by the classifier in one pass for all: probabilities
-        (n, K) on the CPU."""
+    def classify_batch(self, jobs: Sequence[Tensor]) -> list[Classified]:
+        """Each job's images (n, 1, 28, 28) read by the classifier and scored as uploads are, in one pass
+        for all: probabilities (n, K) and ood_score (n,; None uncalibrated) on the CPU."""
         x = torch.cat(list(jobs)).to(self.device)
-        probabilities = torch.softmax(self.classifier(x), dim=1).cpu()
-        return list(probabilities.split([len(job) for job in jobs]))
+        logits, embedding = self._classified(x)
+        elbo = elbo_by_label_with_noise(self.cvae, x, self.elbo_noise) if SCORE_NEEDS_ELBO else None
+        scores = self._scores(x, logits, embedding, elbo)
+        sizes = [len(job) for job in jobs]
+        probabilities = torch.softmax(logits, dim=1).cpu().split(sizes)
+        if scores is None:
+            return [Classified(p, None) for p in probabilities]
+        return [Classified(p, s) for p, s in zip(probabilities, scores.cpu().split(sizes), strict=True)]
+
+    def _classified(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The classifier's logits and hidden layer of images x, blockwise."""
+        network, rows = self.classifier.network, self.classifier.rows
+        embedding = in_blocks(network.embed, x, rows=rows)
+        return in_blocks(network.head[3:], embedding, rows=rows), embedding
 
     @torch.inference_mode()
     def analyse_batch(self, jobs: Sequence[AnalysisJob]) -> list[UploadAnalysis]:
@@ -237,14 +257,12 @@ class ModelService:
         in one pass of each network; the ELBO under every label for those whose digit was inferred (and for
         all, when the OOD score reads a feature that needs it: NEEDS_ELBO)."""
         x = torch.cat([job.x for job in jobs]).to(self.device)
-        network, rows = self.classifier.network, self.classifier.rows
-        embedding = in_blocks(network.embed, x, rows=rows)
-        logits = in_blocks(network.head[3:], embedding, rows=rows)
+        logits, embedding = self._classified(x)
         probabilities = torch.softmax(logits, dim=1)
         decided = probabilities.argmax(dim=1).tolist()
         digits = [decided[i] if job.digit is None else job.digit for i, job in enumerate(jobs)]
         inferred = [i for i, job in enumerate(jobs) if job.digit is None]
-        elbo_for_all = self.calibration is not None and not NEEDS_ELBO.isdisjoint(SCORED)
+        elbo_for_all = self.calibration is not None and SCORE_NEEDS_ELBO
         with_elbo = list(range(len(jobs))) if elbo_for_all else inferred
         elbo = elbo_by_label_with_noise(self.cvae, x[with_elbo], self.elbo_noise) if with_elbo else None
         elbo_probabilities: dict[int, list[float]] = {}
@@ -277,16 +295,20 @@ class ModelService:
             for i, (job, (p, m, v, rec, kld)) in enumerate(zip(jobs, rows, strict=True))
         ]
 
+    def _scores(self, x: Tensor, logits: Tensor, embedding: Tensor, elbo: Tensor | None) -> Tensor | None:
+        """Each upload's ood_score (N,); None when uncalibrated. Only the features the score reads are
+        computed."""
+        if self.calibration is None or self.detector is None:
+            return None
+        return self.calibration.score_of(self.cvae, Evidence(x, logits, embedding, elbo), self.detector)
+
     def _ood(
         self, x: Tensor, logits: Tensor, embedding: Tensor, elbo: Tensor | None
     ) -> tuple[list[float | None], list[bool | None]]:
-        """Each upload's ood_score and whether it is like this model's data; None when uncalibrated. Only the
-        features the score reads are computed."""
-        if self.calibration is None or self.detector is None or self.ood_threshold is None:
+        """Each upload's ood_score and whether it is like this model's data; None when uncalibrated."""
+        scores = self._scores(x, logits, embedding, elbo)
+        if scores is None or self.ood_threshold is None:
             return [None] * len(x), [None] * len(x)
-        evidence = Evidence(x, logits, embedding, elbo)
-        features = ood_features(self.cvae, evidence, self.calibration.gaussians, self.detector, SCORED)
-        scores = self.calibration.score(features)
         return [round(s, 4) for s in scores.tolist()], (scores <= self.ood_threshold).tolist()
 
 
@@ -305,7 +327,7 @@ def load_calibration(cvae: Checkpoint, classifier: Checkpoint) -> Calibration | 
         )
         return None
     try:
-        return Calibration.from_dict(recorded, load_tensors(cvae.path, STATS_FILE, cvae.config))
+        return stored_calibration(cvae)
     except ValueError as e:
         raise CheckpointError(f"{cvae.path / STATS_FILE}: {e}") from None
 

@@ -41,6 +41,7 @@ import torch
 from torch import Tensor
 
 from model.bounds import elbo_by_label_with_noise
+from model.checkpoint import Checkpoint, load_tensors
 from model.classifier import DigitClassifier
 from model.cvae import CVAE
 from model.detector import OutlierDetector
@@ -51,6 +52,8 @@ FEATURES = ("reconstruction", "latent_norm", "mahalanobis", "elbo_gap", "grey_fr
 SCORED = ("detector",)
 # Features that need the ELBO under every label (a pass of the CVAE per label) in their Evidence.
 NEEDS_ELBO = frozenset({"elbo_gap"})
+# Whether the score itself needs it.
+SCORE_NEEDS_ELBO = not NEEDS_ELBO.isdisjoint(SCORED)
 # Beside the CVAE's weights: the class Gaussians of the classifier's hidden layer and the outlier detector.
 STATS_FILE = "ood.safetensors"
 # Preprocessed pixels between these are anti-aliased edges or grey areas, not paper or solid ink.
@@ -70,10 +73,14 @@ class Evidence:
 
 
 @torch.inference_mode()
-def gather_evidence(cvae: CVAE, classifier: DigitClassifier, x: Tensor, noise: Tensor) -> Evidence:
-    """Evidence from the plain networks, as the service gathers it from their blockwise forms."""
+def gather_evidence(
+    cvae: CVAE, classifier: DigitClassifier, x: Tensor, noise: Tensor, names: Sequence[str] = FEATURES
+) -> Evidence:
+    """Evidence from the plain networks for the features `names`, as the service gathers it from their
+    blockwise forms (the ELBO under every label only when one of them needs it)."""
     embedding = classifier.embed(x)
-    return Evidence(x, classifier.head[3:](embedding), embedding, elbo_by_label_with_noise(cvae, x, noise))
+    elbo = elbo_by_label_with_noise(cvae, x, noise) if not NEEDS_ELBO.isdisjoint(names) else None
+    return Evidence(x, classifier.head[3:](embedding), embedding, elbo)
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,10 @@ class Calibration:
         """(N,) ood_score: the largest standardised feature of SCORED; about 0 for typical real data."""
         return torch.stack([self.standardised(features, name) for name in SCORED]).amax(dim=0)
 
+    def score_of(self, cvae: CVAE, evidence: Evidence, detector: Callable[[Tensor], Tensor]) -> Tensor:
+        """(N,) ood_score of the evidence's images, computing only the features SCORED reads."""
+        return self.score(ood_features(cvae, evidence, self.gaussians, detector, SCORED))
+
     def threshold(self, flag_rate: float) -> float:
         """The score above which at most `flag_rate` of the held-out real data lies."""
         ordered = sorted(self.scores)
@@ -205,6 +216,12 @@ class Calibration:
         detector = OutlierDetector.from_tensors(tensors)
         scores = [float(s) for s in data["scores"]]
         return cls(scales, scores, gaussians, detector, str(data["classifier_sha256"]))
+
+
+def stored_calibration(cvae: Checkpoint) -> Calibration:
+    """The calibration cvae-calibrate stored with a CVAE checkpoint (KeyError when it has none; ValueError for
+    one that this code did not write)."""
+    return Calibration.from_dict(cvae.config["ood"], load_tensors(cvae.path, STATS_FILE, cvae.config))
 
 
 def calibrate(

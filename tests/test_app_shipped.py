@@ -27,9 +27,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.main import create_app
+from model import reading
 from model.checkpoint import load_checkpoint
 from model.inference import inference_form
-from training import real_world
+from training import number_reading, real_world
 from training.data import Split
 from training.number_report import framed, write_number
 
@@ -232,6 +233,23 @@ def test_a_number_the_service_wrote_is_read_back(shipped_client: TestClient) -> 
         assert len(answer["text"]) == len(text), answer["text"]
         assert answer["is_number"] == all(digit["is_digit"] for digit in answer["digits"])
     assert right >= 4 and sum(verdicts) >= 0.9 * digits
+
+
+def test_the_reading_benchmark_judges_candidates_as_the_service_does(shipped_client: TestClient) -> None:
+    """training/number_reading.py measures model/reading.py with the ood_score the service gives each
+    candidate digit: the same text, and the same scores of the digits read."""
+    classifier = number_reading.load_classifier(number_reading.DEFAULT_CLASSIFIER)
+    ood_score = number_reading.load_ood_score(
+        number_reading.ROOT / "checkpoints" / "cvae-mnist", number_reading.DEFAULT_CLASSIFIER
+    )
+    assert ood_score is not None
+    png = shipped_client.get("/v1/number.png", params={"text": "4711", "seed": 5, "height": 56}).content
+    answer = shipped_client.post("/v1/read", files={"file": ("number.png", png, "image/png")}).json()
+    found = reading.find_digits(png)
+    chosen = found.read(torch.softmax(classifier(found.crops), dim=1), ood_score(found.crops))
+    assert [found.boxes[i] for i in chosen] == [digit["box"] for digit in answer["digits"]]
+    scores = ood_score(found.crops[chosen]).tolist()
+    assert scores == pytest.approx([digit["ood_score"] for digit in answer["digits"]], abs=1e-3)
 
 
 def test_the_api_page_shows_the_answer_the_code_gives(shipped_client: TestClient) -> None:

@@ -319,6 +319,12 @@ def test_a_reader_that_takes_a_classifier_is_given_the_one_asked_for(
     # One that does not take a classifier is not given one (nor is one loaded).
     monkeypatch.setitem(sys.modules, "fake_reader", types.SimpleNamespace(read=lambda data: [1]))
     assert nr.load_reader("fake_reader:read", lambda: pytest.fail("loaded"))(b"") == [1]
+    # One that takes an ood_score is given the one asked for; the tiny model has no calibration: None.
+    monkeypatch.setitem(
+        sys.modules, "fake_reader", types.SimpleNamespace(read=lambda data, ood_score: [ood_score])
+    )
+    assert nr.load_reader("fake_reader:read", ood_score=lambda: len)(b"") == [len]
+    assert nr.load_ood_score(*tiny_checkpoints) is None
 
 
 def test_the_command_writes_the_report_and_the_montage(

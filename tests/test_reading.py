@@ -91,6 +91,22 @@ def test_touching_digits_are_cut_where_the_parts_read_best() -> None:
     assert len(found.read(sure(found, read_whole | cut_parts))) == 2  # read whole, and its parts poorly
 
 
+def test_a_candidate_unlike_a_digit_costs_its_ood_score() -> None:
+    ink = bars(3)
+    ink[28:32, 40:70] = 1.0  # the first two bars joined into one wide piece
+    found = lattice(ink, 1, ink.shape[::-1])
+    whole = [i for cuttings in found.pieces for (i, *rest) in cuttings if not rest]
+    probabilities = sure(
+        found, dict.fromkeys(whole, 0.99) | {i: 0.9 for i in range(len(found.crops)) if i not in whole}
+    )
+    assert len(found.read(probabilities)) == 2  # read whole: it reads more surely than its parts
+    # The outlier detector says the joined piece is no digit (an ood_score of 8): cut.
+    unlike = torch.tensor([8.0 if i in whole else 0.0 for i in range(len(found.crops))])
+    assert len(found.read(probabilities, unlike)) == 3
+    # A score below 0 (more like a digit than the median held-out digit) costs nothing.
+    assert found.read(probabilities, torch.full((len(found.crops),), -5.0)) == found.read(probabilities)
+
+
 def test_a_streak_over_the_number_is_not_a_digit() -> None:
     ink = bars(3)
     ink[2:4, :] = 0.5  # a shadow's edge or a rule across the image, apart from the digits

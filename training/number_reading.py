@@ -36,10 +36,12 @@ import torch
 from PIL import Image, ImageDraw
 
 from model import reading
+from model.bounds import fixed_noise
 from model.checkpoint import load_checkpoint
 from model.images import png_bytes
 from model.inference import inference_form
 from model.numbers import INK, TILE
+from model.ood import SCORED, gather_evidence, stored_calibration
 from model.preprocess import UploadError
 from training import paper
 from training.data import Split
@@ -83,6 +85,8 @@ EXAMPLE_KINDS = ("plain", "photographed")
 Reader = Callable[[bytes], Sequence[int]]
 # The service's writer: (text, seed) -> the number's uint8 image, white on black, TILE pixels high.
 Writer = Callable[[str, int], np.ndarray]
+# Preprocessed images (N, 1, 28, 28) -> their ood_score (N,).
+OodScore = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -284,13 +288,34 @@ def service_writer(checkpoint: str | Path, classifier: torch.nn.Module) -> Write
     return lambda text, seed: write_number(cvae, classifier, text, seed).image
 
 
+def load_ood_score(checkpoint: str | Path, classifier_path: str | Path) -> OodScore | None:
+    """The ood_score the service gives preprocessed images (N, 1, 28, 28) with this model and classifier
+    (model/ood.py), on the CPU; None when the model has no calibration made with this classifier, as the
+    service then has none."""
+    device = torch.device("cpu")
+    cvae = load_checkpoint(checkpoint, "cvae", device)
+    classifier = load_checkpoint(classifier_path, "classifier", device)
+    if cvae.config.get("ood", {}).get("classifier_sha256") != classifier.config["weights_sha256"]:
+        return None
+    calibration = stored_calibration(cvae)
+    noise = fixed_noise(cvae.model.cfg.latent_dim)
+
+    def score(x: torch.Tensor) -> torch.Tensor:
+        evidence = gather_evidence(cvae.model, classifier.model, x, noise, SCORED)
+        return calibration.score_of(cvae.model, evidence, calibration.detector)
+
+    return score
+
+
 def load_reader(
-    spec: str, classifier: Callable[[], torch.nn.Module] = lambda: load_classifier(DEFAULT_CLASSIFIER)
+    spec: str,
+    classifier: Callable[[], torch.nn.Module] = lambda: load_classifier(DEFAULT_CLASSIFIER),
+    ood_score: Callable[[], OodScore | None] = lambda: None,
 ) -> Reader:
     """The function named MODULE:FUNCTION; SystemExit with what is missing when it is not there (the
     reader may not be written yet). A function that takes a `classifier` too is given `classifier()` (e.g.
-    load_classifier's), so that model/reading.py's read_digits(data, classifier) is measured as the
-    service runs it."""
+    load_classifier's), and one that takes an `ood_score`, `ood_score()` (load_ood_score's), so that
+    model/reading.py's read_digits(data, classifier, ood_score) is measured as the service runs it."""
     module_name, _, function = spec.partition(":")
     if not module_name or not function:
         raise SystemExit(f"--reader {spec!r}: expected MODULE:FUNCTION, e.g. {DEFAULT_READER}")
@@ -305,10 +330,13 @@ def load_reader(
     read = getattr(module, function, None)
     if not callable(read):
         raise SystemExit(f"--reader {spec}: {module_name} has no function {function}")
-    wanted = inspect.signature(read).parameters.get("classifier")
-    if wanted is not None and wanted.default is inspect.Parameter.empty:
-        return functools.partial(read, classifier=classifier())
-    return read
+    parameters = inspect.signature(read).parameters
+    given: dict[str, Any] = {}
+    if "classifier" in parameters:
+        given["classifier"] = classifier()
+    if "ood_score" in parameters:
+        given["ood_score"] = ood_score()
+    return functools.partial(read, **given) if given else read
 
 
 def edit_distance(true: Sequence[int], read: Sequence[int]) -> int:
@@ -493,7 +521,12 @@ def _save_captioned(
 
 
 def write_examples(
-    seed: int, material: Material, classifier: torch.nn.Module, path: Path, count: int = EXAMPLES
+    seed: int,
+    material: Material,
+    classifier: torch.nn.Module,
+    ood_score: OodScore | None,
+    path: Path,
+    count: int = EXAMPLES,
 ) -> list[dict[str, Any]]:
     """The first `count` 4-digit numbers of each of EXAMPLE_KINDS (not chosen: as the set draws them), each
     with the boxes of the digits model/reading.py reads and its true and read text above it, one under another
@@ -502,7 +535,7 @@ def write_examples(
     for kind in EXAMPLE_KINDS:
         for index in range(count):
             upload = number_upload(kind, FOUR_DIGITS, index, seed, material)
-            read = reading.read_number(upload.data, classifier)
+            read = reading.read_number(upload.data, classifier, ood_score)
             image = Image.open(io.BytesIO(upload.data)).convert("RGB")
             boxes = np.array([box for _, box in read]).reshape(-1, 4)
             if len(boxes):

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from model.checkpoint import load_checkpoint, load_tensors
+from model.checkpoint import load_checkpoint
 from model.classifier import classify
-from model.ood import FEATURES, SCORED, STATS_FILE, Calibration
+from model.ood import FEATURES, SCORED, stored_calibration
 from model.preprocess import preprocess_upload
 from training import ood_data, real_world, unseen_digits
 from training.calibrate import as_uploads, features_of, preprocessed
@@ -155,7 +155,7 @@ def measure(
     device = torch.device("cpu")
     cvae = load_checkpoint(checkpoint, "cvae", device)
     classifier = load_checkpoint(classifier_path, "classifier", device).model
-    calibration = Calibration.from_dict(cvae.config["ood"], load_tensors(checkpoint, STATS_FILE, cvae.config))
+    calibration = stored_calibration(cvae)
     threshold = calibration.threshold(flag_rate)
     split, digits = model_data(cvae.config)
 

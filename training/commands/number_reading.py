@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--checkpoint",
         default=str(number_reading.ROOT / "checkpoints" / "cvae-mnist"),
-        help="the CVAE whose numbers are the service kind",
+        help="the CVAE whose numbers are the service kind, and whose ood_score a reader that takes one gets",
     )
     parser.add_argument("--output", default=str(number_reading.DEFAULT_OUTPUT))
     parser.add_argument("--montage", type=Path, help="a PNG of the failures shown (and their list as .json)")
@@ -62,8 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # as the service runs (CVAE_TORCH_THREADS): the time per read is the served one
     classifier = functools.cache(lambda: number_reading.load_classifier(args.classifier))
+    ood_score = functools.cache(lambda: number_reading.load_ood_score(args.checkpoint, args.classifier))
     # First, so that the command fails at once while there is no reader.
-    read = number_reading.load_reader(args.reader, classifier)
+    read = number_reading.load_reader(args.reader, classifier, ood_score)
     split = load_split("npm", args.data, None)
     material = number_reading.Material.of(split, number_reading.service_writer(args.checkpoint, classifier()))
     counts = {number_reading.MIXED: args.per_kind, number_reading.FOUR_DIGITS: args.four_digit}
@@ -88,7 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         shown = number_reading.write_montage(report["kinds"], args.seed, material, args.montage)
         print(f"{shown} failures drawn in {args.montage}")
     if args.examples is not None:
-        for shown in number_reading.write_examples(args.seed, material, classifier(), args.examples):
+        for shown in number_reading.write_examples(
+            args.seed, material, classifier(), ood_score(), args.examples
+        ):
             print(f"{shown['kind']} #{shown['index']}: {shown['true']} read {shown['read']}")
     print(f"wrote {args.output}")
     return 1 if args.check and not all(target["met"] for target in report["targets"]) else 0
