@@ -11,9 +11,9 @@ label the classifier reads (so the verdict does not depend on a label the user g
   the two agree on real data and disagree on much else;
 - `grey_fraction`: the share of the preprocessed ink that is neither paper nor full ink: MNIST's strokes
   are solid, photographs, noise and cloth textures are grey all over;
-- `detector`: the logit of a small CNN trained by outlier exposure (model/detector.py, training/outliers.py)
-  on the model's train split against generated letters, shapes, noise and pictures: it learns what the
-  others cannot express, such as a letter's serifs or a shape's straight edges.
+- `detector`: the mean logit of five small CNNs trained by outlier exposure (model/detector.py,
+  training/outliers.py) on the model's train split against generated letters, shapes, noise and pictures:
+  it learns what the others cannot express, such as a letter's serifs or a shape's straight edges.
 Each is standardised by its median and upper quartile on held-out data of the model's own dataset. The
 score is the largest standardised feature of SCORED; the threshold is the quantile of the same held-out scores
 that flags the chosen share of real data (CVAE_OOD_FLAG_RATE).

@@ -171,7 +171,7 @@ def test_the_same_seed_trains_the_same_detector() -> None:
     assert first.to_tensors().keys() == again.to_tensors().keys()
     assert all(torch.equal(v, again.to_tensors()[k]) for k, v in first.to_tensors().items())
     assert not torch.equal(
-        first.to_tensors()[PREFIX + "net.0.weight"], other.to_tensors()[PREFIX + "net.0.weight"]
+        first.to_tensors()[PREFIX + "members.0.0.weight"], other.to_tensors()[PREFIX + "members.0.0.weight"]
     )
 
 
@@ -193,7 +193,9 @@ def test_cvae_calibrate_stores_the_calibration_the_service_reads(
     assert set(ood["features"]) == set(FEATURES) and len(ood["scores"]) == ood["calibration_images"]
     tensors = load_tensors(copy, STATS_FILE, config)
     assert ood["detector"]["augmentation"] == "uploads" and ood["detector"]["channels"] == 8
-    assert tensors[PREFIX + "net.0.weight"].shape[0] == 8  # the width asked for, read back by the service
+    assert (
+        tensors[PREFIX + "members.0.0.weight"].shape[0] == 8
+    )  # the width asked for, read back by the service
 
     settings = tiny_settings((copy, classifier))
     with TestClient(create_app(settings)) as client:
@@ -273,3 +275,19 @@ def test_the_model_card_names_data_licence_calibration_and_limits(shipped: TestC
         assert card["ood"]["flag_rate"] == 0.02 and card["ood"]["check_flagged"] <= 0.03
         assert card["limits"] and all(len(line) > 20 for line in card["limits"])
         assert card["intended_use"]
+
+
+def test_the_detector_is_the_mean_of_its_members_and_stored_whole() -> None:
+    g = torch.Generator().manual_seed(1)
+    positives, negatives = (
+        0.5 * torch.rand(64, 1, 28, 28, generator=g),
+        torch.rand(64, 1, 28, 28, generator=g),
+    )
+    detector = fit_detector(positives, negatives, seed=3, channels=2, members=3, epochs=1)
+    x = torch.rand(5, 1, 28, 28, generator=g)
+    with torch.inference_mode():
+        each = torch.stack([member(x)[:, 0] for member in detector.members])
+        assert torch.allclose(detector(x), each.mean(dim=0))
+        assert not torch.allclose(each[0], each[1])  # each member trained from its own seed
+        again = OutlierDetector.from_tensors(detector.to_tensors())
+        assert len(again.members) == 3 and torch.equal(again(x), detector(x))

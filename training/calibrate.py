@@ -133,14 +133,16 @@ def train_detector(
         files += handwritten_digits(digits.train_images, digits.train_labels, seed, exposure)
     outliers, _ = preprocessed(files, "outliers")
     positives = torch.cat([train, augmented, renders.repeat(RENDER_WEIGHT, 1, 1, 1)])
+    detector = fit_detector(positives, outliers, seed, channels)
     record = {
         "augmentation": augmentation,
         "positives": len(positives),
         "outliers": len(outliers),
         "seed": seed,
         "channels": channels,
+        "members": len(detector.members),
     }
-    return fit_detector(positives, outliers, seed, channels), record
+    return detector, record
 
 
 def flagged(calibration: Calibration, features: dict[str, Tensor], flag_rate: float) -> float:
