@@ -237,7 +237,7 @@ class ModelService:
         for all: probabilities (n, K) and ood_score (n,; None uncalibrated) on the CPU."""
         x = torch.cat(list(jobs)).to(self.device)
         logits, embedding = self._classified(x)
-        elbo = elbo_by_label_with_noise(self.cvae, x, self.elbo_noise) if SCORE_NEEDS_ELBO else None
+        elbo = elbo_by_label_with_noise(self.cvae, x, self.elbo_noise) if self._scored_with_elbo else None
         scores = self._scores(x, logits, embedding, elbo)
         sizes = [len(job) for job in jobs]
         probabilities = torch.softmax(logits, dim=1).cpu().split(sizes)
@@ -262,7 +262,7 @@ class ModelService:
         decided = probabilities.argmax(dim=1).tolist()
         digits = [decided[i] if job.digit is None else job.digit for i, job in enumerate(jobs)]
         inferred = [i for i, job in enumerate(jobs) if job.digit is None]
-        elbo_for_all = self.calibration is not None and SCORE_NEEDS_ELBO
+        elbo_for_all = self._scored_with_elbo
         with_elbo = list(range(len(jobs))) if elbo_for_all else inferred
         elbo = elbo_by_label_with_noise(self.cvae, x[with_elbo], self.elbo_noise) if with_elbo else None
         elbo_probabilities: dict[int, list[float]] = {}
@@ -294,6 +294,11 @@ class ModelService:
             )
             for i, (job, (p, m, v, rec, kld)) in enumerate(zip(jobs, rows, strict=True))
         ]
+
+    @property
+    def _scored_with_elbo(self) -> bool:
+        """Whether this model's ood_score needs the ELBO under every label (NEEDS_ELBO): not uncalibrated."""
+        return self.calibration is not None and SCORE_NEEDS_ELBO
 
     def _scores(self, x: Tensor, logits: Tensor, embedding: Tensor, elbo: Tensor | None) -> Tensor | None:
         """Each upload's ood_score (N,); None when uncalibrated. Only the features the score reads are
