@@ -107,6 +107,20 @@ def test_a_candidate_unlike_a_digit_costs_its_ood_score() -> None:
     assert found.read(probabilities, torch.full((len(found.crops),), -5.0)) == found.read(probabilities)
 
 
+def test_a_cutting_pays_the_mean_of_its_candidates_ood_scores_not_their_sum() -> None:
+    ink = bars(3)
+    ink[28:32, 40:70] = 1.0  # the first two bars joined into one wide piece
+    found = lattice(ink, 1, ink.shape[::-1])
+    whole = [i for cuttings in found.pieces for (i, *rest) in cuttings if not rest]
+    probabilities = sure(found, {})
+    # Every candidate equally unlike a digit: a cutting into two pays what the piece read whole pays, once
+    # (summed, the two parts would pay twice and the piece would be read whole).
+    alike = torch.full((len(found.crops),), 6.0)
+    assert found.read(probabilities, alike) == found.read(probabilities)
+    assert len(found.read(probabilities, alike)) == 3
+    assert all(i not in whole for i in found.read(probabilities, alike)[:2])
+
+
 def test_a_streak_over_the_number_is_not_a_digit() -> None:
     ink = bars(3)
     ink[2:4, :] = 0.5  # a shadow's edge or a rule across the image, apart from the digits
