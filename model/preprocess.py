@@ -4,7 +4,8 @@ The steps follow how MNIST itself was made (LeCun et al.): the digit is cropped 
 20x20 box keeping its aspect ratio (with anti-aliasing), and placed in the 28x28 field so that its centre of
 mass lies at the centre. Before that, an upload is made to look like MNIST's ink: EXIF orientation applied,
 the first frame of an animation taken, transparency flattened, grayscale, and the polarity detected so that
-the ink is bright on a black background whichever way round it was written.
+the ink is bright on a black background whichever way round it was written. A low-resolution scan blown up
+by repeating its pixels (a grid of flat blocks) is read as if it had been enlarged smoothly (bicubic).
 
 A phone photo of a digit on paper is unevenly lit (a gradient, a lamp's pool of light, a hand's shadow) and
 grainy, and the digit may be small anywhere in the frame: no single threshold separates its ink from the
@@ -55,6 +56,12 @@ CENTRE = 14.0
 FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF")
 # Images are box-reduced to this long side first: a digit needs a few dozen pixels, not twelve million.
 WORKING_SIZE = 1024
+# An image enlarged from a few pixels by repeating each (nearest neighbour: a low-resolution scan blown up)
+# is a grid of flat blocks: rows (and columns) change only at the blocks' edges, each at least MIN_BLOCK
+# pixels after the last, by more than BLOCK_STEP; at least BLOCK_EDGES such edges both ways.
+MIN_BLOCK = 3
+BLOCK_STEP = 2 / 255
+BLOCK_EDGES = 4
 # Bright ink's contrast is measured against at least this share of the room above its background.
 BRIGHT_ROOM = 0.5
 # Below this contrast at the darkest and brightest pixels, a photo's shadow may hold them, not the ink; a
@@ -188,7 +195,7 @@ def prepare_upload(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepare
     """The uploaded image as a white digit on black like MNIST, with the notes of its preprocessing."""
     image = open_image(data, max_pixels)
     notes: list[str] = []
-    ink = ink_intensity(grayscale(image), notes)
+    ink = ink_intensity(smooth_blocks(grayscale(image), notes), notes)
     x = torch.from_numpy(centre_in_field(fit_in_box(crop_to_ink(ink))))[None, None]
     return PreparedUpload(x, tuple(notes))
 
@@ -245,6 +252,70 @@ def grayscale(image: Image.Image) -> np.ndarray:
     ink_is_dark = np.average(gray, weights=alpha) < 0.5 if alpha.sum() > 0 else False
     background = 1.0 if ink_is_dark else 0.0
     return gray * alpha + background * (1.0 - alpha)
+
+
+def smooth_blocks(gray: np.ndarray, notes: list[str] | None = None) -> np.ndarray:
+    """The image as if enlarged smoothly (bicubic) when it was enlarged by repeating pixels: an 8x8 scan blown
+    up with nearest neighbour reaches the 28x28 field as a mosaic of squares, which the models read worse
+    than the same scan enlarged smoothly (and is_digit flags far more often). Any other image is returned
+    as it is."""
+    rows = _block_edges(gray, 0)
+    columns = _block_edges(gray, 1) if rows is not None else None
+    if rows is None or columns is None:
+        return gray
+    edges = [rows, columns]
+    sizes = [_block_size(axis_edges) for axis_edges in edges]
+    known = [size for size in sizes if size is not None]
+    if not known:
+        return gray
+    # A narrow digit (a 1) changes in too few columns to tell a size: the rows' size must fit them.
+    sizes = [
+        _fitting(axis_edges, known[0]) if size is None else size
+        for size, axis_edges in zip(sizes, edges, strict=True)
+    ]
+    if None in sizes:
+        return gray
+    grid = []
+    for axis_edges, size, length in zip(edges, sizes, gray.shape, strict=True):
+        first = axis_edges[0] - size * round(axis_edges[0] / size)
+        grid.append(np.clip(np.round(np.arange(first + size / 2, length, size)).astype(int), 0, length - 1))
+    native = gray[np.ix_(*grid)]
+    if notes is not None:
+        notes.append(
+            f"the image was enlarged from about {native.shape[1]}x{native.shape[0]} pixels by repeating "
+            "them: it was read enlarged smoothly"
+        )
+    smooth = Image.fromarray(native).resize(gray.shape[::-1], Image.Resampling.BICUBIC)
+    return np.clip(np.asarray(smooth, dtype=np.float32), 0.0, 1.0)
+
+
+def _block_edges(gray: np.ndarray, axis: int) -> np.ndarray | None:
+    """Where the rows (axis 0) or columns (axis 1) change by more than BLOCK_STEP, a change on two rows in a
+    row taken as one (a box reduction blurs a block's edge over two); None where three rows in a row change
+    (a smooth image's strokes)."""
+    changes = np.flatnonzero(np.abs(np.diff(gray, axis=axis)).max(axis=1 - axis) > BLOCK_STEP) + 1
+    if len(changes) > 2 and np.any(changes[2:] - changes[:-2] == 2):
+        return None
+    return changes[np.concatenate([[True], np.diff(changes) > 1])] if len(changes) else changes
+
+
+def _block_size(edges: np.ndarray) -> float | None:
+    """How far apart the blocks' edges are, if there are BLOCK_EDGES of them, MIN_BLOCK or more apart, each
+    a whole number of blocks after the one before (_fitting); None otherwise."""
+    if len(edges) < BLOCK_EDGES or np.median(np.diff(edges)) < MIN_BLOCK:
+        return None
+    blocks = np.maximum(np.round(np.diff(edges) / np.median(np.diff(edges))), 1)
+    return _fitting(edges, float(edges[-1] - edges[0]) / float(blocks.sum()))
+
+
+def _fitting(edges: np.ndarray, size: float) -> float | None:
+    """`size`, if every edge is a whole number of blocks that size after the one before, within a pixel a
+    block (a scale that is not a whole number makes blocks of two sizes); None otherwise."""
+    gaps = np.diff(edges)
+    blocks = np.round(gaps / size)
+    if not len(edges) or size < MIN_BLOCK or np.any(blocks < 1):
+        return None
+    return size if np.all(np.abs(gaps - blocks * size) <= blocks) else None
 
 
 def _working_mode(image: Image.Image) -> Image.Image:

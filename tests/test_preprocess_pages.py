@@ -204,3 +204,28 @@ def test_a_round_zero_is_not_a_box() -> None:
     assert zero.notes == ()
     ink = zero.x[0, 0].numpy() > 0.1
     assert (ndimage.binary_fill_holes(ink) & ~ink).sum() > 50  # its loop is there
+
+
+def _scan(size: int, resample: Image.Resampling, reduce: int = 1) -> bytes:
+    """A test digit reduced to 8x8 as a low-resolution scan is, enlarged to `size` with `resample`, dark on
+    white (box-reduced by `reduce` after, as a large upload is before preprocessing)."""
+    digit = Image.fromarray(_written_digit(60, 0.12, "even")).resize((8, 8), Image.Resampling.BOX)
+    return encode_image(digit.resize((size * reduce, size * reduce), resample).reduce(reduce), "PNG")
+
+
+@given(size=st.integers(40, 400), reduce=st.sampled_from([1, 2]))
+@settings(max_examples=20, deadline=None)
+def test_a_scan_enlarged_by_repeating_pixels_is_read_as_if_enlarged_smoothly(size: int, reduce: int) -> None:
+    blocky = prepare_upload(_scan(size, Image.Resampling.NEAREST, reduce))
+    smooth = preprocess_upload(_scan(size, Image.Resampling.BICUBIC))
+    assert any("enlarged from about 8x8 pixels" in note for note in blocky.notes)
+    # Not the mosaic of squares: as the bicubic enlargement, but for a pixel's rounding of the grid.
+    assert (blocky.x - smooth).abs().mean() < 0.03
+
+
+@given(size=st.integers(40, 400))
+@settings(max_examples=10, deadline=None)
+def test_images_not_enlarged_by_repeating_pixels_are_left_as_they_are(size: int) -> None:
+    drawn = encode_image(Image.fromarray(_written_digit(size, 0.1, "gradient")), "PNG")
+    for data in (_scan(size, Image.Resampling.BICUBIC), drawn):
+        assert not any("enlarged" in note for note in prepare_upload(data).notes)
