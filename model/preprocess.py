@@ -195,7 +195,7 @@ def prepare_upload(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepare
     """The uploaded image as a white digit on black like MNIST, with the notes of its preprocessing."""
     image = open_image(data, max_pixels)
     notes: list[str] = []
-    ink = ink_intensity(smooth_blocks(grayscale(image), notes), notes)
+    ink = ink_intensity(grayscale(image, notes), notes)
     x = torch.from_numpy(centre_in_field(fit_in_box(crop_to_ink(ink))))[None, None]
     return PreparedUpload(x, tuple(notes))
 
@@ -234,7 +234,13 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
     return upright if upright is not None else image
 
 
-def grayscale(image: Image.Image) -> np.ndarray:
+def grayscale(image: Image.Image, notes: list[str] | None = None) -> np.ndarray:
+    """(H, W) float32 in [0, 1], transparency flattened onto whichever of white or black the ink is not, and
+    smoothed where it was enlarged by repeating pixels (smooth_blocks)."""
+    return smooth_blocks(_flattened(image), notes)
+
+
+def _flattened(image: Image.Image) -> np.ndarray:
     """(H, W) float32 in [0, 1], transparency flattened onto whichever of white or black the ink is not."""
     try:
         image = _reduced(_working_mode(image))
@@ -302,10 +308,13 @@ def _block_edges(gray: np.ndarray, axis: int) -> np.ndarray | None:
 def _block_size(edges: np.ndarray) -> float | None:
     """How far apart the blocks' edges are, if there are BLOCK_EDGES of them, MIN_BLOCK or more apart, each
     a whole number of blocks after the one before (_fitting); None otherwise."""
-    if len(edges) < BLOCK_EDGES or np.median(np.diff(edges)) < MIN_BLOCK:
+    if len(edges) < BLOCK_EDGES:
         return None
-    blocks = np.maximum(np.round(np.diff(edges) / np.median(np.diff(edges))), 1)
-    return _fitting(edges, float(edges[-1] - edges[0]) / float(blocks.sum()))
+    gaps = np.diff(edges)
+    median = float(np.median(gaps))
+    if median < MIN_BLOCK:
+        return None
+    return _fitting(edges, float(edges[-1] - edges[0]) / float(np.maximum(np.round(gaps / median), 1).sum()))
 
 
 def _fitting(edges: np.ndarray, size: float) -> float | None:

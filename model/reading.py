@@ -44,7 +44,6 @@ from model.preprocess import (
     ink_intensity,
     open_image,
     reduction_factor,
-    smooth_blocks,
 )
 
 # Ink above this share of a solid stroke makes a piece: its strokes above SOLID, and its soft edges above
@@ -128,8 +127,7 @@ class Lattice:
 def find_digits(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Lattice:
     """The candidate digits of an uploaded photo or scan of a number. Raises UploadError."""
     image = open_image(data, max_pixels)
-    gray = smooth_blocks(grayscale(image))
-    ink = ink_intensity(gray, row=True)
+    ink = ink_intensity(grayscale(image), row=True)
     return lattice(ink, reduction_factor(image), image.size)
 
 
