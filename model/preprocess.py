@@ -58,10 +58,13 @@ FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF")
 WORKING_SIZE = 1024
 # An image enlarged from a few pixels by repeating each (nearest neighbour: a low-resolution scan blown up)
 # is a grid of flat blocks: rows (and columns) change only at the blocks' edges, each at least MIN_BLOCK
-# pixels after the last, by more than BLOCK_STEP; at least BLOCK_EDGES such edges both ways.
+# pixels after the last, by more than BLOCK_STEP; at least BLOCK_EDGES such edges both ways. Its blocks are
+# square: where both ways tell a size, they differ by a factor of at most BLOCK_SQUARE (a serif H or E, all
+# straight strokes, has edges on a grid too, but of wide or tall blocks).
 MIN_BLOCK = 3
 BLOCK_STEP = 2 / 255
 BLOCK_EDGES = 4
+BLOCK_SQUARE = 1.1
 # Bright ink's contrast is measured against at least this share of the room above its background.
 BRIGHT_ROOM = 0.5
 # Below this contrast at the darkest and brightest pixels, a photo's shadow may hold them, not the ink; a
@@ -272,7 +275,7 @@ def smooth_blocks(gray: np.ndarray, notes: list[str] | None = None) -> np.ndarra
     edges = [rows, columns]
     sizes = [_block_size(axis_edges) for axis_edges in edges]
     known = [size for size in sizes if size is not None]
-    if not known:
+    if not known or max(known) > BLOCK_SQUARE * min(known):
         return gray
     # A narrow digit (a 1) changes in too few columns to tell a size: the rows' size must fit them.
     sizes = [

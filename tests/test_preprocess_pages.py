@@ -229,3 +229,15 @@ def test_images_not_enlarged_by_repeating_pixels_are_left_as_they_are(size: int)
     drawn = encode_image(Image.fromarray(_written_digit(size, 0.1, "gradient")), "PNG")
     for data in (_scan(size, Image.Resampling.BICUBIC), drawn):
         assert not any("enlarged" in note for note in prepare_upload(data).notes)
+
+
+def test_a_serif_h_is_not_taken_for_an_enlargement() -> None:
+    """All its strokes are straight and its edges lie on a grid, of blocks twice as tall as they are wide."""
+    image = Image.new("L", (152, 152), 255)
+    draw = ImageDraw.Draw(image)
+    for left, right in ((42, 62), (78, 99)):
+        draw.rectangle((left + 7, 35, right - 7, 89), fill=0)
+        draw.rectangle((left, 35, right, 38), fill=0)
+        draw.rectangle((left, 86, right, 89), fill=0)
+    draw.rectangle((49, 58, 92, 61), fill=0)
+    assert prepare_upload(encode_image(image, "PNG")).notes == ()
