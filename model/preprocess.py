@@ -63,6 +63,9 @@ WORKING_SIZE = 1024
 # straight strokes, has edges on a grid too, but of wide or tall blocks).
 MIN_BLOCK = 3
 BLOCK_STEP = 2 / 255
+# A bilinear enlargement bends only at the pixels' centres: its second differences elsewhere are Pillow's
+# rounding, up to 3 levels in 255 (it rounds after blending along rows, and again along columns).
+BEND_STEP = 3.5 / 255
 BLOCK_EDGES = 4
 BLOCK_SQUARE = 1.1
 # Bright ink's contrast is measured against at least this share of the room above its background.
@@ -264,48 +267,91 @@ def _flattened(image: Image.Image) -> np.ndarray:
 
 
 def smooth_blocks(gray: np.ndarray, notes: list[str] | None = None) -> np.ndarray:
-    """The image as if enlarged smoothly (bicubic) when it was enlarged by repeating pixels: an 8x8 scan blown
-    up with nearest neighbour reaches the 28x28 field as a mosaic of squares, which the models read worse
-    than the same scan enlarged smoothly (and is_digit flags far more often). Any other image is returned
+    """The image as if enlarged bicubically when it was enlarged by repeating pixels (nearest neighbour) or by
+    blending them along straight lines (bilinear): an 8x8 scan blown up with nearest neighbour reaches the
+    28x28 field as a mosaic of squares, bilinearly as a web of creased facets, which the models read worse
+    than the same scan enlarged bicubically (and is_digit flags far more often). Any other image is returned
     as it is."""
-    rows = _block_edges(gray, 0)
-    columns = _block_edges(gray, 1) if rows is not None else None
-    if rows is None or columns is None:
+    order, how = 1, "by repeating them"
+    grid = _pixel_grid(gray, order)
+    if grid is None:
+        order, how = 2, "bilinearly"
+        grid = _pixel_grid(gray, order)
+    if grid is None:
         return gray
-    edges = [rows, columns]
-    sizes = [_block_size(axis_edges) for axis_edges in edges]
-    known = [size for size in sizes if size is not None]
-    if not known or max(known) > BLOCK_SQUARE * min(known):
-        return gray
-    # A narrow digit (a 1) changes in too few columns to tell a size: the rows' size must fit them.
-    sizes = [
-        _fitting(axis_edges, known[0]) if size is None else size
-        for size, axis_edges in zip(sizes, edges, strict=True)
-    ]
-    if None in sizes:
-        return gray
-    grid = []
-    for axis_edges, size, length in zip(edges, sizes, gray.shape, strict=True):
-        first = axis_edges[0] - size * round(axis_edges[0] / size)
-        grid.append(np.clip(np.round(np.arange(first + size / 2, length, size)).astype(int), 0, length - 1))
-    native = gray[np.ix_(*grid)]
+    # Read at the nearest pixel in a flat block, linearly between two pixels on a bilinear slope: exact.
+    centres = [np.arange(first, length, size) for (first, size), length in zip(grid, gray.shape, strict=True)]
+    where = np.meshgrid(*centres, indexing="ij")
+    native = ndimage.map_coordinates(gray, where, order=order - 1, mode="nearest")
     if notes is not None:
         notes.append(
-            f"the image was enlarged from about {native.shape[1]}x{native.shape[0]} pixels by repeating "
-            "them: it was read enlarged smoothly"
+            f"the image was enlarged from about {native.shape[1]}x{native.shape[0]} pixels {how}: it was "
+            "read enlarged bicubically"
         )
+    # Across the whole image: exactly where it came from when the image is all enlargement, as most are.
     smooth = Image.fromarray(native).resize(gray.shape[::-1], Image.Resampling.BICUBIC)
     return np.clip(np.asarray(smooth, dtype=np.float32), 0.0, 1.0)
 
 
-def _block_edges(gray: np.ndarray, axis: int) -> np.ndarray | None:
-    """Where the rows (axis 0) or columns (axis 1) change by more than BLOCK_STEP, a change on two rows in a
-    row taken as one (a box reduction blurs a block's edge over two); None where three rows in a row change
-    (a smooth image's strokes)."""
-    changes = np.flatnonzero(np.abs(np.diff(gray, axis=axis)).max(axis=1 - axis) > BLOCK_STEP) + 1
+def _pixel_grid(gray: np.ndarray, order: int) -> list[tuple[float, float]] | None:
+    """Where the first centre of the pixels the image was enlarged from lies and how far apart they are, for
+    its rows and its columns, if it was enlarged: with nearest neighbour (order 1) rows change only at the
+    blocks' edges; bilinearly (order 2) they change in slope only at the pixels' centres. None for any other
+    image."""
+    rows = _block_edges(gray, 0, order)
+    columns = _block_edges(gray, 1, order) if rows is not None else None
+    if rows is None or columns is None:
+        return None
+    fitted = [_fitted(axis_edges, order) for axis_edges in (rows, columns)]
+    known = [size for _, size in fitted if size is not None]
+    if not known or max(known) > BLOCK_SQUARE * min(known):
+        return None
+    # A narrow digit (a 1) changes in too few columns to tell a size: the rows' size must fit them.
+    fitted = [
+        _fitted(axis_edges, order, known[0]) if size is None else (axis_edges, size)
+        for axis_edges, size in fitted
+    ]
+    grid = []
+    for axis_edges, size in fitted:
+        if size is None:
+            return None
+        # A block's edge lies half a pixel before the first pixel that changed; a bend is a centre.
+        on_grid = axis_edges - size * np.round((axis_edges - axis_edges[0]) / size)
+        centre = float(on_grid.mean()) + (size / 2 - 0.5 if order == 1 else 0.0)
+        grid.append((centre % size, size))
+    return grid
+
+
+def _block_edges(gray: np.ndarray, axis: int, order: int) -> np.ndarray | None:
+    """Where the rows (axis 0) or columns (axis 1) change by more than BLOCK_STEP in their first difference
+    (order 1) or BEND_STEP in their second; a change on two rows in a row is one, between them (a box
+    reduction blurs a block's edge over two, a bend between two rows shows on both). None where three rows in
+    a row change (a smooth image's strokes)."""
+    step = BLOCK_STEP if order == 1 else BEND_STEP
+    strength = np.abs(np.diff(gray, n=order, axis=axis)).max(axis=1 - axis)
+    changes = np.flatnonzero(strength > step)
     if len(changes) > 2 and np.any(changes[2:] - changes[:-2] == 2):
         return None
-    return changes[np.concatenate([[True], np.diff(changes) > 1])] if len(changes) else changes
+    # A pair's position is its two rows' mean weighted by how much each changes: where between them the
+    # edge, or the bend, lies.
+    if not len(changes):
+        return changes + 1.0
+    run = np.cumsum(np.concatenate([[True], np.diff(changes) > 1])) - 1
+    weights = strength[changes]
+    return np.bincount(run, weights * changes) / np.bincount(run, weights) + 1
+
+
+def _fitted(edges: np.ndarray, order: int, size: float | None = None) -> tuple[np.ndarray, float | None]:
+    """The edges on the grid and its block size (_block_size, or _fitting `size` where given). A bilinear
+    enlargement pasted on a larger canvas also bends at its own border, half a block off the grid, so its
+    outermost edges may be left out."""
+    trims = [(0, 0)] if order == 1 else [(0, 0), (1, 0), (0, 1), (1, 1)]
+    for first, last in trims:
+        kept = edges[first : len(edges) - last]
+        found = _block_size(kept) if size is None else _fitting(kept, size)
+        if found is not None:
+            return kept, found
+    return edges, None
 
 
 def _block_size(edges: np.ndarray) -> float | None:
@@ -317,7 +363,12 @@ def _block_size(edges: np.ndarray) -> float | None:
     median = float(np.median(gaps))
     if median < MIN_BLOCK:
         return None
-    return _fitting(edges, float(edges[-1] - edges[0]) / float(np.maximum(np.round(gaps / median), 1).sum()))
+    size = _fitting(edges, float(edges[-1] - edges[0]) / float(np.maximum(np.round(gaps / median), 1).sum()))
+    if size is None:
+        return None
+    # The least-squares slope of the edges against their blocks' count: every edge tells the size.
+    blocks = np.concatenate([[0.0], np.cumsum(np.round(gaps / size))])
+    return _fitting(edges, float(np.polyfit(blocks, edges, 1)[0]))
 
 
 def _fitting(edges: np.ndarray, size: float) -> float | None:
