@@ -5,7 +5,8 @@ The steps follow how MNIST itself was made (LeCun et al.): the digit is cropped 
 mass lies at the centre. Before that, an upload is made to look like MNIST's ink: EXIF orientation applied,
 the first frame of an animation taken, transparency flattened, grayscale, and the polarity detected so that
 the ink is bright on a black background whichever way round it was written. A low-resolution scan blown up
-by repeating its pixels (a grid of flat blocks) is read as if it had been enlarged smoothly (bicubic).
+by repeating its pixels (a grid of flat blocks) or bilinearly (slopes that bend only at its pixels' centres)
+is read as if it had been enlarged bicubically.
 
 A phone photo of a digit on paper is unevenly lit (a gradient, a lamp's pool of light, a hand's shadow) and
 grainy, and the digit may be small anywhere in the frame: no single threshold separates its ink from the
@@ -63,8 +64,9 @@ WORKING_SIZE = 1024
 # straight strokes, has edges on a grid too, but of wide or tall blocks).
 MIN_BLOCK = 3
 BLOCK_STEP = 2 / 255
-# A bilinear enlargement bends only at the pixels' centres: its second differences elsewhere are Pillow's
-# rounding, up to 3 levels in 255 (it rounds after blending along rows, and again along columns).
+# A bilinear enlargement bends only at the pixels' centres, on the same terms as the blocks' edges: its second
+# differences elsewhere are Pillow's rounding, up to 3 levels in 255 (it rounds after blending along rows,
+# and again along columns).
 BEND_STEP = 3.5 / 255
 BLOCK_EDGES = 4
 BLOCK_SQUARE = 1.1
@@ -242,7 +244,7 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
 
 def grayscale(image: Image.Image, notes: list[str] | None = None) -> np.ndarray:
     """(H, W) float32 in [0, 1], transparency flattened onto whichever of white or black the ink is not, and
-    smoothed where it was enlarged by repeating pixels (smooth_blocks)."""
+    read as if enlarged bicubically where it was enlarged with nearest neighbour or bilinearly."""
     return smooth_blocks(_flattened(image), notes)
 
 
