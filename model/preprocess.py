@@ -331,16 +331,16 @@ def _block_edges(gray: np.ndarray, axis: int, order: int) -> np.ndarray | None:
     a row change (a smooth image's strokes)."""
     step = BLOCK_STEP if order == 1 else BEND_STEP
     strength = np.abs(np.diff(gray, n=order, axis=axis)).max(axis=1 - axis)
-    changes = np.flatnonzero(strength > step)
-    if len(changes) > 2 and np.any(changes[2:] - changes[:-2] == 2):
+    runs, count = ndimage.label(strength > step)
+    if not count:
+        return np.zeros(0)
+    if np.bincount(runs)[1:].max() > 2:
         return None
     # A pair's position is its two rows' mean weighted by how much each changes: where between them the
-    # edge, or the bend, lies.
-    if not len(changes):
-        return changes + 1.0
-    run = np.cumsum(np.concatenate([[True], np.diff(changes) > 1])) - 1
-    weights = strength[changes]
-    return np.bincount(run, weights * changes) / np.bincount(run, weights) + 1
+    # edge, or the bend, lies. Plus one: a first difference's row j is the change into the image's row j + 1,
+    # a second difference's row j is centred on row j + 1.
+    centres = ndimage.center_of_mass(strength, runs, range(1, count + 1))
+    return np.array([centre for (centre,) in centres]) + 1
 
 
 def _fitted(edges: np.ndarray, order: int, size: float | None = None) -> tuple[np.ndarray, float | None]:
