@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
+from scipy.sparse.csgraph import connected_components
 from torch import Tensor
 
 from model.limits import DEFAULT_MAX_PIXELS
@@ -100,8 +101,11 @@ DIAMOND = 0.75
 # Stroke pixels are darker than STROKE_LEVEL of the darkest ink; pieces of strokes with KEEP_MASS of the main
 # piece's ink and within KEEP_DISTANCE times its size of it are the digit.
 STROKE_LEVEL = 0.5
-# Wide pieces this share of the strokes' darkness or paler, holding them, are shade (_shade).
+# Wide pieces this share of the strokes' darkness or paler, holding them, are shade (_shade); up to
+# FAINT_SHADE if SHADE_BEYOND of their pixels lie beyond the strokes' box.
 SHADE = 0.6
+FAINT_SHADE = 0.75
+SHADE_BEYOND = 0.6
 KEEP_MASS = 0.05
 KEEP_DISTANCE = 0.5
 # A written number's digits are kept one after another while the next lies within this share of the
@@ -155,6 +159,9 @@ LINE_RUN = 9
 LINE_OVERHANG = 0.1
 LINE_PIECE = LINE_FRACTION / 2
 LINE_BRIDGE = 2
+# Pieces of one line that a digit broke: see _collinear.
+COLLINEAR = 1.5
+LINE_COVERED = 0.9
 # A printed box is a piece at least MIN_FRAME pixels a side, FRAME_HOLE of it hole when filled, whose sides'
 # edges are within FRAME_SLACK pixels of a straight line for FRAME_STRAIGHT of their length.
 MIN_FRAME = 12
@@ -607,13 +614,17 @@ def _strokes(small: np.ndarray, darkness: np.ndarray, lines: np.ndarray) -> tupl
 
 def _shade(wide: np.ndarray, thin: np.ndarray, darkness: np.ndarray) -> bool:
     """Whether the wide pieces holding the thin strokes are a shade around them (a shadow's disk or band
-    that the strokes lie in): away from the thin strokes they are SHADE of the strokes' darkness or paler.
-    A felt-tip's wide stroke is as dark as its thin parts; an enlarged low-resolution scan's grey blocks
-    are darker than that share of its black ones."""
+    that the strokes lie in): away from the thin strokes they are SHADE of the strokes' darkness or paler,
+    or FAINT_SHADE where most of them lie beyond the strokes' box (a band of shadow across the page, as dark
+    as a faint pen). A felt-tip's wide stroke is as dark as its thin parts; an enlarged low-resolution
+    scan's grey blocks are darker than SHADE of its black ones, and are its digit, not beyond it."""
     outside = wide & ~ndimage.binary_dilation(thin, iterations=2)
     if not outside.any():
         return False
-    return float(np.median(darkness[outside])) <= SHADE * float(np.median(darkness[thin]))
+    rows, cols = ndimage.find_objects(thin.astype(np.int8))[0]
+    beyond = np.count_nonzero(wide) - np.count_nonzero(wide[rows, cols])
+    shade = FAINT_SHADE if beyond >= SHADE_BEYOND * np.count_nonzero(wide) else SHADE
+    return float(np.median(darkness[outside])) <= shade * float(np.median(darkness[thin]))
 
 
 def _stroke_level(darkness: np.ndarray, darkest: float) -> float:
@@ -725,7 +736,8 @@ def _printed_lines(darkness: np.ndarray, row: bool = False) -> np.ndarray:
     They are long, thin and straight (_straight_runs), and, unlike a digit's own straight strokes (a 1's
     stem, a 7's bar), they run on past the digit at both ends. With `row`, the digit is a written number:
     the span of its digit-sized pieces, so that one digit's stem is not a line apart from another digit.
-    Each direction's runs are pieces of their own: a grid is its lines, not one piece as large as the page."""
+    Each direction's runs are pieces of their own: a grid is its lines, not one piece as large as the page;
+    the pieces of one line that the digit cuts in two are one line (_collinear)."""
     if min(darkness.shape) < MIN_LINE_IMAGE:  # an image this small is the digit alone, no page around it
         return np.zeros(darkness.shape, bool)
     darkest = float(darkness.max())
@@ -754,20 +766,28 @@ def _printed_lines(darkness: np.ndarray, row: bool = False) -> np.ndarray:
     for axis, mask in enumerate(runs):  # across (along the columns), then down (along the rows)
         lines, count = _components(mask)
         printed = np.zeros(count + 1, bool)
-        for label, box in enumerate(ndimage.find_objects(lines), start=1):
+        boxes = ndimage.find_objects(lines)
+        groups = _collinear(lines, count, faint, axis)
+        for group in np.unique(groups):
+            members = np.flatnonzero(groups == group) + 1
+            box = tuple(
+                slice(min(boxes[m - 1][d].start for m in members), max(boxes[m - 1][d].stop for m in members))
+                for d in range(2)
+            )
             along, digit_along, side = box[1 - axis], digit[1 - axis], darkness.shape[1 - axis]
             # Beside a number, a straight stroke is another digit (a 1's stem after the rest): in a row, only
             # a line apart along its own length (a rule above or below, a margin past its end) is left out so.
             apart = _apart(along, digit_along) or (not row and _apart(box[axis], digit[axis]))
             long = along.stop - along.start >= LINE_PIECE * side
-            printed[label] = long and (apart or _beyond(along, digit_along, side))
-            if printed[label] and _inside(*box, darkness.shape):
+            verdict = long and (apart or _beyond(along, digit_along, side))
+            if verdict and _inside(*box, darkness.shape):
                 # A line inside the image that ends in the digit (with its soft edges: a faint digit's
                 # darkest piece may be a small part of it) is one of its strokes.
                 if near_digit is None:
                     near = _digit_region(darkness, candidates) & ~candidates
                     near_digit = ndimage.maximum_filter(near, 2 * LINE_BRIDGE + 3)
-                printed[label] = not _ends_at(lines[box] == label, near_digit[box], axis == 0)
+                verdict = not _ends_at(np.isin(lines[box], members), near_digit[box], axis == 0)
+            printed[members] = verdict
         if not printed.any():
             continue
         # A pen's stroke that lies along a printed line joins its run; it is far darker than the print.
@@ -778,6 +798,40 @@ def _printed_lines(darkness: np.ndarray, row: bool = False) -> np.ndarray:
         )
         found |= printed[lines] & (darkness <= level[lines])
     return found
+
+
+def _collinear(lines: np.ndarray, count: int, faint: np.ndarray, axis: int) -> np.ndarray:
+    """The line each of `lines`' pieces (labels 1 to count, runs across for axis 0, down for axis 1) belongs
+    to, numbered from 0: pieces of one straight line that something darker broke (a digit written across a
+    rule splits it in two, each ending in the digit) are one line. Two pieces are one line where the line
+    fitted to both passes within COLLINEAR pixels (root mean square) of their pixels and, between them,
+    over faint ink for LINE_COVERED of the gap: a rule runs on under the digit, a digit's straight stroke in
+    line with a rule elsewhere has paper between them."""
+    if count < 2:
+        return np.zeros(count, int)
+    turned, ink = (lines, faint) if axis == 0 else (lines.T, faint.T)
+    across, along = np.nonzero(turned)
+    label = turned[across, along]
+    sums = np.stack(
+        [
+            np.bincount(label, weights, minlength=count + 1)[1:]
+            for weights in (None, along, across, along * along, along * across, across * across)
+        ]
+    ).astype(np.float64)
+    starts = np.asarray(ndimage.minimum(along, label, np.arange(1, count + 1)))
+    stops = np.asarray(ndimage.maximum(along, label, np.arange(1, count + 1))) + 1
+    # The least-squares line through each pair's pixels (across = offset + slope x along), and its error.
+    n, sa, sc, saa, sac, scc = sums[:, :, None] + sums[:, None, :]
+    slope = (n * sac - sa * sc) / np.maximum(n * saa - sa * sa, 1e-9)
+    offset = (sc - slope * sa) / n
+    error = (scc - offset * sc - slope * sac) / n
+    joined = (stops[:, None] <= starts[None, :]) & (error <= COLLINEAR**2)
+    for first, second in zip(*np.nonzero(joined), strict=True):
+        gap = np.arange(stops[first], starts[second])
+        rows = np.round(offset[first, second] + slope[first, second] * gap).astype(int)
+        near = [ink[np.clip(rows + step, 0, ink.shape[0] - 1), gap] for step in (-1, 0, 1)]
+        joined[first, second] = not len(gap) or np.mean(np.logical_or.reduce(near)) >= LINE_COVERED
+    return connected_components(joined, directed=False)[1]
 
 
 def _frames(mask: np.ndarray) -> np.ndarray:

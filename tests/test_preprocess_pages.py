@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 import torch
 from app_support import encode_image
 from hypothesis import HealthCheck, given, settings
@@ -70,18 +71,19 @@ def test_a_stroke_up_to_a_third_of_the_digit_wide_stays_solid(
         assert x[0, 0].numpy()[core].mean() > 0.9
 
 
-def _on_paper(ruling: str) -> bytes:
-    """The 7 written small on a 600x450 page with printed lines (none, squared or ruled), dark grey lines
-    three pixels wide every 40 pixels, tilted by 2 degrees as a photo of a page is."""
+def _on_paper(ruling: str, width_share: float = 0.07, offset: int = 0) -> bytes:
+    """The 7 written small (strokes `width_share` of its height wide) on a 600x450 page with printed lines
+    (none, squared or ruled), dark grey lines three pixels wide every 40 pixels (the first `offset` pixels
+    lower), tilted by 2 degrees as a photo of a page is."""
     page = Image.new("L", (600, 450), 240)
     draw = ImageDraw.Draw(page)
     if ruling in ("squared", "ruled"):
-        for y in range(-40, 520, 40):
+        for y in range(offset - 40, 520, 40):
             draw.line([(0, y), (600, y + 21)], fill=120, width=3)
     if ruling == "squared":
-        for x in range(-40, 640, 40):
+        for x in range(offset - 40, 640, 40):
             draw.line([(x, 0), (x - 16, 450)], fill=120, width=3)
-    seven = Image.fromarray(255 - _written_digit(90, 0.07, "even")).crop((30, 30, 160, 160))
+    seven = Image.fromarray(255 - _written_digit(90, width_share, "even")).crop((30, 30, 160, 160))
     page.paste(Image.new("L", seven.size, 20), (250, 150), mask=seven.point(lambda v: 255 if v > 60 else 0))
     return encode_image(page.convert("RGB"), "JPEG", quality=85)
 
@@ -95,6 +97,19 @@ def test_printed_lines_are_left_out_and_said() -> None:
         # The same 7 as on plain paper (but for stubs of the lines where they cross it), not a patch of the
         # grid, whose lines would fill the box: 0.3 and more.
         assert (lined.x - plain.x).abs().mean() < 0.15, ruling
+
+
+@pytest.mark.parametrize("width_share", [0.2, 0.25])
+@pytest.mark.parametrize("offset", [0, 8, 16, 24, 32])
+def test_a_rule_that_a_thick_stroke_cuts_in_two_is_still_a_printed_line(
+    width_share: float, offset: int
+) -> None:
+    """A felt-tip 7 written across the rules: its stroke, too thick to be a line's, cuts each rule it crosses
+    into a piece that ends in the digit on either side. The two are one rule, left out: kept, they span the
+    page and the box around the digit (0.15 and more from the plain page's 7)."""
+    plain = prepare_upload(_on_paper("plain", width_share)).x
+    ruled = prepare_upload(_on_paper("ruled", width_share, offset)).x
+    assert (ruled - plain).abs().mean() < 0.08
 
 
 def test_a_digit_alone_has_no_notes() -> None:
