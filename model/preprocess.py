@@ -617,7 +617,8 @@ def _shade(wide: np.ndarray, thin: np.ndarray, darkness: np.ndarray) -> bool:
     that the strokes lie in): away from the thin strokes they are SHADE of the strokes' darkness or paler,
     or FAINT_SHADE where most of them lie beyond the strokes' box (a band of shadow across the page, as dark
     as a faint pen). A felt-tip's wide stroke is as dark as its thin parts; an enlarged low-resolution
-    scan's grey blocks are darker than SHADE of its black ones, and are its digit, not beyond it."""
+    scan's grey blocks are darker than SHADE of its black ones, and lie mostly in their box (not always:
+    docs/trust.md)."""
     outside = wide & ~ndimage.binary_dilation(thin, iterations=2)
     if not outside.any():
         return False
