@@ -74,9 +74,11 @@ BLOCK_SQUARE = 1.1
 # Bright ink's contrast is measured against at least this share of the room above its background.
 BRIGHT_ROOM = 0.5
 # Below this contrast at the darkest and brightest pixels, a photo's shadow may hold them, not the ink; a
-# border above this share of the image's range is not dark paper.
+# border above this share of the image's range is not dark paper, and on such a page bright ink must stand out
+# LIT_PAGE times as much as dark ink.
 FAINT_INK = 0.3
 LIT_BORDER = 0.25
+LIT_PAGE = 2.0
 # Ink must stand out from the paper by this fraction of the full intensity range, else the image is blank.
 MIN_CONTRAST = 0.1
 # Intensities within this fraction of the contrast above the paper are paper texture or noise, not ink.
@@ -560,7 +562,9 @@ def _ink_is_bright(small: np.ndarray, closed: np.ndarray, size: int) -> bool:
     ink is measured: on squared paper or a form every window of the opening holds a line, and the paper
     would be "bright ink". Where neither stands out by FAINT_INK and the border is not the darkest of the
     image (a photo whose darkest pixel is in a shadow, not a page of dark paper), each is measured where it
-    stands out most instead. Never bright on a page whose border is mostly its paper's light side (the paper
+    stands out most instead, and bright ink must stand out LIT_PAGE times as much: such a page is paper (under
+    a vignette, the lit paper between a pencil's wide strokes stands out from the opening about as much as the
+    strokes from the closing). Never bright on a page whose border is mostly its paper's light side (the paper
     inside a pencil 0's loop stands out from wide pale strokes as brightly as ink would)."""
     lit = 1.0 - _closing(1.0 - _closing(small, LINE_CLOSING), size)
 
@@ -574,6 +578,7 @@ def _ink_is_bright(small: np.ndarray, closed: np.ndarray, size: int) -> bool:
     border = np.median(np.concatenate([small[0], small[-1], small[:, 0], small[:, -1]]))
     if max(dark_ink, bright_ink) < FAINT_INK and border - low > LIT_BORDER * (high - low):
         dark_ink, bright_ink = contrasts(int((closed - small).argmax()), int((small - lit).argmax()))
+        dark_ink *= LIT_PAGE
     return dark_ink <= bright_ink and border <= (low + high) / 2
 
 

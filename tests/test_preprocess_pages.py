@@ -182,6 +182,28 @@ def test_a_digit_inside_a_disk_of_shadow_is_read_without_it() -> None:
     assert (shaded - plain).abs().mean() < 0.1
 
 
+def _pale_seven_in_a_vignette(vignette: float) -> bytes:
+    """A pencil 7 (grey, strokes a seventh of its height wide) in the middle of a 640x480 phone photo whose
+    light falls off by `vignette` towards the corners, as a JPEG."""
+    ys, xs = np.mgrid[0:480, 0:640].astype(np.float32)
+    light = 1.0 - vignette * np.minimum((((ys - 240) / 240) ** 2 + ((xs - 320) / 320) ** 2) / 2, 1.0)
+    ink = Image.new("L", (640, 480), 0)
+    ImageDraw.Draw(ink).line([(270, 170), (370, 170), (310, 315)], fill=255, width=20, joint="curve")
+    paper = 0.92 * light * (1 - 0.3 * np.asarray(ink, np.float32) / 255)
+    paper += np.random.default_rng(0).normal(0, 0.01, paper.shape)
+    return encode_image(Image.fromarray((np.clip(paper, 0, 1) * 255).astype(np.uint8)), "JPEG", quality=85)
+
+
+@pytest.mark.parametrize("vignette", [0.4, 0.55, 0.7])
+def test_a_pencil_digit_in_a_vignette_is_dark_ink(vignette: float) -> None:
+    """Under a vignette the page's border is darker than halfway, so it does not say the paper is light, and
+    neither way stands out at the extreme pixels; where each stands out most, the lit paper between the
+    pencil's wide strokes stands out from an opening about as much as the strokes from the closing. It was
+    read as bright ink on dark paper (0.15 from the evenly lit 7); bright ink must stand out twice as much."""
+    even, vignetted = (preprocess_upload(_pale_seven_in_a_vignette(v)) for v in (0.0, vignette))
+    assert (vignetted - even).abs().mean() < 0.05
+
+
 def test_a_dark_corner_the_digits_size_is_not_the_digit() -> None:
     """A shadow in the page's corner, as large as the 7 and darker than the paper by half: one paper value
     for the page finds it as the darkest thing there, but it does not hold the strokes the closings found."""
