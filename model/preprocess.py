@@ -771,29 +771,25 @@ def _printed_lines(darkness: np.ndarray, row: bool = False) -> np.ndarray:
     found = frames.copy()
     for axis, mask in enumerate(runs):  # across (along the columns), then down (along the rows)
         lines, count = _components(mask)
-        printed = np.zeros(count + 1, bool)
-        boxes = ndimage.find_objects(lines)
-        groups = _collinear(lines, count, faint, axis)
-        for group in np.unique(groups):
-            members = np.flatnonzero(groups == group) + 1
-            box = tuple(
-                slice(min(boxes[m - 1][d].start for m in members), max(boxes[m - 1][d].stop for m in members))
-                for d in range(2)
-            )
+        # Each line (its pieces, _collinear) numbered from 1, and each piece's line.
+        line_of = np.concatenate([[0], _collinear(lines, count, faint, axis) + 1])
+        whole = line_of[lines]
+        printed_line = np.zeros(line_of.max() + 1, bool)
+        for line, box in enumerate(ndimage.find_objects(whole), start=1):
             along, digit_along, side = box[1 - axis], digit[1 - axis], darkness.shape[1 - axis]
             # Beside a number, a straight stroke is another digit (a 1's stem after the rest): in a row, only
             # a line apart along its own length (a rule above or below, a margin past its end) is left out so.
             apart = _apart(along, digit_along) or (not row and _apart(box[axis], digit[axis]))
             long = along.stop - along.start >= LINE_PIECE * side
-            verdict = long and (apart or _beyond(along, digit_along, side))
-            if verdict and _inside(*box, darkness.shape):
+            printed_line[line] = long and (apart or _beyond(along, digit_along, side))
+            if printed_line[line] and _inside(*box, darkness.shape):
                 # A line inside the image that ends in the digit (with its soft edges: a faint digit's
                 # darkest piece may be a small part of it) is one of its strokes.
                 if near_digit is None:
                     near = _digit_region(darkness, candidates) & ~candidates
                     near_digit = ndimage.maximum_filter(near, 2 * LINE_BRIDGE + 3)
-                verdict = not _ends_at(np.isin(lines[box], members), near_digit[box], axis == 0)
-            printed[members] = verdict
+                printed_line[line] = not _ends_at(whole[box] == line, near_digit[box], axis == 0)
+        printed = printed_line[line_of]
         if not printed.any():
             continue
         # A pen's stroke that lies along a printed line joins its run; it is far darker than the print.
