@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: install test lint format train-classifier train evaluate baseline reproduce train-fashion results bench bench-serve \
-	bench-peers bench-decoder bench-cuda export-onnx bench-distributed fuzz soak robustness audit serve screenshots docker-smoke clean legible calibrate trust numbers
+	bench-peers bench-decoder bench-cuda export-onnx bench-distributed fuzz soak robustness audit serve screenshots docker-smoke clean legible calibrate trust numbers legibility
 
 install: $(STAMP)
 
@@ -56,6 +56,12 @@ train: install
 evaluate: install
 	$(BIN)/cvae-evaluate checkpoints/cvae-mnist --cas
 	$(BIN)/cvae-calibrate checkpoints/cvae-mnist --threads 1
+	$(BIN)/cvae-legibility checkpoints/cvae-mnist
+
+# The legibility network /v1/number chooses each digit's step with (model/legibility.py): 120,000 latents
+# decoded and read by the classifier, then 20 epochs of a small MLP (about 3 min on two threads).
+legibility: install
+	$(BIN)/cvae-legibility checkpoints/cvae-mnist
 
 # pytorch/examples' VAE made conditional: MLP 784-400-20, Adam 1e-3, batch 128, no schedule, no KL warm-up,
 # beta 1, no jitter, float32.

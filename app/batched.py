@@ -28,6 +28,7 @@ from app.service import AnalysisJob, DecodeJob, JudgeJob, ModelService, UploadAn
 from app.settings import Settings
 from model.cvae import class_labels
 from model.legible import Judged, LatentStream, LegibleSearch
+from model.numbers import Foresee
 from model.preprocess import prepare_upload
 from model.reading import find_digits
 
@@ -121,6 +122,10 @@ class BatchedModels:
 
     def seeded_latents(self, seed: int, n: int, temperature: float) -> Tensor:
         return self.service.seeded_latents(seed, n, temperature)
+
+    @property
+    def foresee(self) -> Foresee | None:
+        return self.service.foresee
 
     async def decode(self, labels: Tensor, z: Tensor, encode: Callable[[np.ndarray], Encoded]) -> Encoded:
         """encode(uint8 tiles) of the images of (labels, z), decoded in a batch with concurrent requests."""

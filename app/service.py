@@ -34,6 +34,7 @@ from model.cvae import CVAE
 from model.device import resolve_device, serving_dtype, use_deterministic_kernels
 from model.images import to_uint8
 from model.inference import cvae_inference_form, in_blocks, inference_form
+from model.legibility import stored_foresight
 from model.legible import Judged, LatentStream, judge
 from model.loss import loss_terms
 from model.ood import SCORE_NEEDS_ELBO, STATS_FILE, Calibration, Evidence, stored_calibration
@@ -124,6 +125,8 @@ class ModelService:
             inference_form(self.calibration.detector.to(device), block_rows) if self.calibration else None
         )
         self.ood_flag_rate = ood_flag_rate
+        # How numbers choose each digit's step (model/numbers.py); None without a legibility network.
+        self.foresee = stored_foresight(cvae, classifier)
         self.ood_threshold = self.calibration.threshold(ood_flag_rate) if self.calibration else None
         self.card = read_card(cvae.path)
 

@@ -65,8 +65,9 @@ NUMBER_STYLE = (
     "number i is what POST /v1/number writes for its text and style seed (the npz's seeds) at this "
     "temperature, 28 pixels high: one style z, the first latent /v1/sample draws for that seed, and each "
     "digit's small variation (its z's step, scale, slant, baseline, the gap before it) drawn from the seed; "
-    "a digit the classifier (the datasheet's) does not read as itself with probability 0.9 is tried with "
-    "another of its seeded steps, at most 4 in all, the surest kept"
+    "each digit is written at the first of its 4 seeded steps that the model's legibility network foresees "
+    "the classifier (the datasheet's) reading as that digit with probability 0.9, else at the step foreseen "
+    "likeliest to (a model without one: at the first step)"
 )
 PIXELS = "uint8, white on black (0 background, 255 ink), as the API's PNGs"
 NUMBER_LOADING: dict[str, str] = {
@@ -346,8 +347,8 @@ def number_datasheet(
     origin: dict[str, Any],
 ) -> dict[str, Any]:
     """What made a set of numbers and what it holds, as datasheet() says it of a dataset of each class:
-    the model and the classifier that judged its digits, the arguments, how each number is drawn and
-    written, the files, how to load them, `runtime` and `origin`."""
+    the model and the classifier whose verdicts chose its digits' steps, the arguments, how each number is
+    drawn and written, the files, how to load them, `runtime` and `origin`."""
     spec = number_set.spec
     return {
         "description": "synthetic images of numbers, each written by a conditional VAE in a hand of its own "

@@ -10,9 +10,9 @@ The same arguments give the same images, whoever asks and however the work is cu
 - number i is what POST /v1/number writes for its text and style seed at the temperature, 28 pixels high:
   the style is the first latent /v1/sample would draw for that seed, and each digit's variation is
   Hand.drawn from it, all on the CPU;
-- the digits of several numbers are decoded and judged together, up to chunk_rows at a time, through the
-  caller's `judge(labels, z)`, which runs the networks blockwise (model/inference.py): no tile and no
-  verdict depends on its chunk, so neither does a digit the classifier has written again (model/numbers.py).
+- the digits of several numbers are decoded together, up to chunk_rows at a time, through the caller's
+  `decode(labels, z)`, which runs the decoder blockwise (model/inference.py), each at the step the caller's
+  `foresee` chose for it (model/numbers.py): no tile and no choice depends on its chunk.
 
 Pure numpy and PyTorch: the caller brings the networks, run directly (cvae-generate) or through the
 service's batchers (app/routes/dataset.py).
@@ -33,12 +33,11 @@ from model.numbers import (
     MARGIN,
     MAX_DIGITS,
     TILE,
+    Decode,
+    Foresee,
     Hand,
-    Judge,
-    Writing,
     Written,
     number_labels,
-    write_together,
 )
 from model.synthetic import CHUNK_ROWS, check_seed_and_temperature
 
@@ -109,7 +108,8 @@ class NumberSet:
 
     cvae: CVAE
     spec: NumberSetSpec
-    judge: Judge
+    decode: Decode
+    foresee: Foresee | None
     _: KW_ONLY
     chunk_rows: int = CHUNK_ROWS
 
@@ -120,16 +120,16 @@ class NumberSet:
     def __iter__(self) -> Iterator[NumberChunk]:
         draws = (self.spec.number(index) for index in range(self.spec.count))
         for numbers in _grouped(draws, self.chunk_rows):
-            writings = [
-                Writing(
-                    Hand.drawn(n.style_seed, len(n.text), self.cvae.cfg.latent_dim),
-                    self._style(n.style_seed),
-                    number_labels(n.text),
-                )
-                for n in numbers
+            hands = [Hand.drawn(n.style_seed, len(n.text), self.cvae.cfg.latent_dim) for n in numbers]
+            labels = [number_labels(n.text) for n in numbers]
+            z = [
+                hand.chosen(self._style(n.style_seed), digits, self.foresee)
+                for hand, n, digits in zip(hands, numbers, labels, strict=True)
             ]
-            write_together(writings, self.judge)
-            yield NumberChunk(numbers, [writing.written() for writing in writings])
+            tiles = np.split(
+                self.decode(torch.cat(labels), torch.cat(z)), np.cumsum([len(d) for d in labels])[:-1]
+            )
+            yield NumberChunk(numbers, [hand.compose(t) for hand, t in zip(hands, tiles, strict=True)])
 
     def _style(self, style_seed: int) -> torch.Tensor:
         """The style z, (latent_dim,): the seed's first latent at the temperature, as /v1/number draws it."""

@@ -4,14 +4,15 @@ irregularities of writing, so that it looks written, not stamped.
 The CVAE keeps what is written (the label) apart from how (z): the same z under ten labels is one writer's
 ten digits. A number takes one style z and gives each digit a little seeded variation of its own: its z
 moved by a small step (Hand.latents), and its tile scaled, slanted and lifted or lowered a pixel, with a
-gap before it that varies (Hand.compose). A writer who sees a digit come out unreadable writes it again:
-a digit the classifier does not read as itself is tried with another small step (Writing). Every draw
-comes from numpy's generator of the seed, one digit after another, so the same request gives the same bytes
-on every platform, and a number's first k digits are drawn as the first k of any longer number with the
-same seed.
+gap before it that varies (Hand.compose). A writer avoids a stroke that would come out unreadable: each
+digit has TRIES small steps, and takes the first that the legibility network (model/legibility.py) foresees
+the classifier reading as that digit (Hand.chosen), so the number is decoded once. Every draw comes from
+numpy's generator of the seed, one digit after another, and each digit's choice depends on its own steps
+alone, so the same request gives the same bytes, and a number's first k digits are written as the first k of
+any longer number with the same seed.
 
 Shared by the service (/v1/number), cvae-generate --numbers and make numbers; the caller brings the
-networks (a judge: decoder and classifier).
+networks (the decoder, and the legibility network when the checkpoint has one).
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from model.legible import Judged
-
-# judge(labels, z): the images of (labels, z) and the classifier's reading of them (model/legible.py).
-Judge = Callable[[Tensor, Tensor], Judged]
+# decode(labels, z): the uint8 tiles (n, 28, 28) of (labels, z).
+Decode = Callable[[Tensor, Tensor], np.ndarray]
+# foresee(labels, z): the probability that each row's image reads as its label (model/legibility.py),
+# each row's independent of the rows asked with it.
+Foresee = Callable[[Tensor, Tensor], Tensor]
 
 MAX_DIGITS = 16
 # The height every digit is decoded at; an image of another height is this one resized.
@@ -38,10 +40,10 @@ MIN_HEIGHT, MAX_HEIGHT = TILE, 8 * TILE
 INK = 32
 # The per-digit variation: each digit's z moves by a step of this standard deviation from the style.
 Z_STEP = 0.15
-# A digit is written legibly: the first of TRIES steps whose image the classifier reads as the digit with
-# at least this probability (else the surest of them).
+# A digit is written at the first of TRIES steps foreseen legible with at least this probability (else the
+# step foreseen likeliest to be).
 TRIES = 4
-LEGIBLE = 0.9
+FORESEEN = 0.5
 SCALE = (0.92, 1.05)
 SLANT = 0.06  # horizontal shear per row, either way
 BASELINE = 1  # pixels up or down
@@ -110,6 +112,19 @@ class Hand:
         tries = np.zeros(len(digits), int) if tries is None else tries
         return style.float()[None] + Z_STEP * torch.from_numpy(self.steps[digits, tries]).float()
 
+    def chosen(self, style: Tensor, labels: Tensor, foresee: Foresee | None) -> Tensor:
+        """Each digit's z (n, latent_dim): its first step foreseen legible with at least FORESEEN, else the
+        step foreseen likeliest to be; without a foresee, its first step."""
+        n = len(labels)
+        if foresee is None:
+            return self.latents(style)
+        digits = np.repeat(np.arange(n), TRIES)
+        tries = np.tile(np.arange(TRIES), n)
+        likely = foresee(labels[digits], self.latents(style, digits, tries)).reshape(n, TRIES)
+        legible = likely >= FORESEEN
+        choice = torch.where(legible.any(dim=1), legible.float().argmax(dim=1), likely.argmax(dim=1))
+        return self.latents(style, np.arange(n), choice.numpy())
+
     def compose(self, tiles: np.ndarray, height: int = TILE) -> Written:
         """The digits' uint8 tiles (n, 28, 28), each varied and cut to its ink, set left to right."""
         placed = [
@@ -129,69 +144,11 @@ class Hand:
         return _resized(image, boxes, height)
 
 
-@dataclass(eq=False)
-class Writing:
-    """The digits of one number written legibly: each digit's first try whose image the classifier reads as
-    that digit with at least LEGIBLE, else, after TRIES, the try it read most surely. The caller judges the
-    rows (decode and classify, through whatever batching it has): `while (rows := writing.rows()) is not None:
-    writing.keep(judge(*rows))`, then `writing.written(height)`. Every try is drawn from the seed, and each
-    digit's verdicts are its own, so the number depends on the request alone."""
-
-    hand: Hand
-    style: Tensor
-    labels: Tensor
-
-    def __post_init__(self) -> None:
-        n = len(self.labels)
-        self._tries = np.zeros(n, int)
-        self._open = np.ones(n, bool)
-        self._surest = np.full(n, -1.0)
-        self._tiles = np.zeros((n, TILE, TILE), np.uint8)
-        self._asked: np.ndarray | None = None
-
-    def rows(self) -> tuple[Tensor, Tensor] | None:
-        """The labels and z of the digits still to judge, at their next try; None when all are written."""
-        if not self._open.any():
-            return None
-        self._asked = np.flatnonzero(self._open)
-        return self.labels[self._asked], self.hand.latents(self.style, self._asked, self._tries[self._asked])
-
-    def keep(self, judged: Judged) -> None:
-        """The verdicts on the rows last asked for, in their order."""
-        assert self._asked is not None, "keep() follows rows()"
-        confidence = judged.confidence.double().numpy()
-        for digit, tile, sure in zip(self._asked, judged.tiles, confidence, strict=True):
-            if sure > self._surest[digit]:
-                self._surest[digit], self._tiles[digit] = sure, tile
-            self._tries[digit] += 1
-            self._open[digit] = sure < LEGIBLE and self._tries[digit] < TRIES
-        self._asked = None
-
-    @property
-    def decoded(self) -> int:
-        """How many images the tries took."""
-        return int(self._tries.sum())
-
-    def written(self, height: int = TILE) -> Written:
-        return self.hand.compose(self._tiles, height)
-
-
-def write(hand: Hand, style: Tensor, labels: Tensor, judge: Judge, height: int = TILE) -> Written:
-    """A number written legibly (Writing), its rows judged directly."""
-    writing = Writing(hand, style, labels)
-    write_together([writing], judge)
-    return writing.written(height)
-
-
-def write_together(writings: list[Writing], judge: Judge) -> None:
-    """Every writing's rows judged together, round after round, until each is written: one pass of the
-    networks a round for all of them (each row's verdict is its own, so the same as one by one)."""
-    while asked := [(writing, rows) for writing in writings if (rows := writing.rows()) is not None]:
-        labels = torch.cat([labels for _, (labels, _) in asked])
-        z = torch.cat([z for _, (_, z) in asked])
-        parts = judge(labels, z).split([len(labels) for _, (labels, _) in asked])
-        for (writing, _), part in zip(asked, parts, strict=True):
-            writing.keep(part)
+def write(
+    hand: Hand, style: Tensor, labels: Tensor, decode: Decode, foresee: Foresee | None, height: int = TILE
+) -> Written:
+    """A number written legibly: each digit at its chosen step (Hand.chosen), decoded in one pass."""
+    return hand.compose(decode(labels, hand.chosen(style, labels, foresee)), height)
 
 
 def _varied(tile: np.ndarray, scale: float, slant: float, shift: int) -> np.ndarray:

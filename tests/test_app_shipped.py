@@ -30,6 +30,7 @@ from app.main import create_app
 from model import reading
 from model.checkpoint import load_checkpoint
 from model.inference import inference_form
+from model.legibility import stored_foresight
 from training import number_reading, real_world
 from training.data import Split
 from training.number_report import framed, write_number
@@ -198,12 +199,15 @@ def test_a_number_is_written_as_make_numbers_measures_it_and_in_an_encoded_digit
     shipped_client: TestClient, offline_split: Split
 ) -> None:
     cpu = torch.device("cpu")
-    cvae = load_checkpoint(ROOT / "checkpoints" / "cvae-mnist", "cvae", cpu).model
-    classifier = load_checkpoint(ROOT / "checkpoints" / "digit-classifier", "classifier", cpu).model
+    loaded = load_checkpoint(ROOT / "checkpoints" / "cvae-mnist", "cvae", cpu)
+    judge = load_checkpoint(ROOT / "checkpoints" / "digit-classifier", "classifier", cpu)
+    cvae, classifier = loaded.model, judge.model
+    foresee = stored_foresight(loaded, judge)
+    assert foresee is not None  # the shipped model writes numbers with its legibility network
     answer = shipped_client.post("/v1/number", json={"text": "31415926", "seed": 5}).json()
     if shipped_client.get("/v1/model").json()["device"] == "cpu":
         cvae.decoder = inference_form(cvae.decoder)
-        written = write_number(cvae, inference_form(classifier), "31415926", 5)
+        written = write_number(cvae, foresee, "31415926", 5)
         assert (decode_png(answer["image"]) == written.image).all()
     seven = offline_split.test_images[offline_split.test_labels == 7][3]
     upload = {"file": ("seven.png", on_paper(seven, np.random.default_rng(1)), "image/png")}

@@ -201,7 +201,7 @@ def test_the_real_material_is_the_fixed_splits_test_digits(offline_split: Split)
 
 
 def test_the_service_writer_writes_numbers_as_number_report_does(tiny_checkpoints: tuple[Path, Path]) -> None:
-    write = nr.service_writer(tiny_checkpoints[0], nr.load_classifier(tiny_checkpoints[1]))
+    write = nr.service_writer(*tiny_checkpoints)
     image = write("2026", 5)
     assert image.dtype == np.uint8 and image.shape[0] == 28 and image.shape[1] > 4 * 4
     assert np.array_equal(image, write("2026", 5))

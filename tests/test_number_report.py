@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 
 from model.classifier import ClassifierConfig, DigitClassifier
 from model.config import CVAEConfig
 from model.cvae import CVAE
+from model.legibility import LegibilityNet, foreseen
 from training.number_report import LENGTHS, framed, number_report, number_text, one_hand_ratio
 
 
@@ -52,6 +55,8 @@ def test_the_report_counts_every_digit_of_every_number() -> None:
     torch.manual_seed(0)
     cvae = CVAE(CVAEConfig(arch="conv", latent_dim=4, channels=4)).eval()
     classifier = DigitClassifier(ClassifierConfig(channels=4, hidden_dim=8)).eval()
-    report = number_report(cvae, classifier, count=12)
+    net = LegibilityNet(4, 10).eval()
+    report = number_report(cvae, classifier, partial(foreseen, net), count=12)
     assert report["digits"] == sum(len(number_text(0, i)) for i in range(12))
     assert 0 <= report["read_right"] <= 1 and report["one_hand_ratio"] > 0
+    assert report["legibility_network"] and 0 <= report["read_right_each_digit_at_its_first_step"] <= 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,9 @@ from model.dataset_files import (
     TEXT_LABELS_FILE,
     encode_numbers,
 )
-from model.inference import cvae_inference_form, inference_form
-from model.legible import Judged, judge
+from model.images import to_uint8
+from model.inference import cvae_inference_form
+from model.legibility import LegibilityNet, foreseen
 from model.number_sets import STYLE_SEEDS, NumberSet, NumberSetSpec
 from model.numbers import MAX_DIGITS
 from training.commands.generate import main
@@ -31,24 +33,25 @@ from training.commands.generate import main
 ROOT = Path(__file__).resolve().parents[1]
 
 
-Networks = tuple[CVAE, torch.nn.Module]
+Networks = tuple[CVAE, LegibilityNet]
 
 
 @pytest.fixture(scope="module")
 def tiny_networks(tiny_checkpoints: tuple[Path, Path]) -> Networks:
-    """The tiny CVAE and classifier run blockwise, as cvae-generate and the service run them. The untrained
-    classifier reads no digit surely, so every digit takes all its tries."""
+    """The tiny CVAE run blockwise, as cvae-generate and the service run it, and an untrained legibility
+    network, whose foresight varies from step to step, so digits are written at different steps."""
     cvae = cvae_inference_form(load_checkpoint(tiny_checkpoints[0], "cvae").model)
-    return cvae, inference_form(load_checkpoint(tiny_checkpoints[1], "classifier").model)
+    torch.manual_seed(0)
+    return cvae, LegibilityNet(cvae.cfg.latent_dim, cvae.cfg.num_classes).eval()
 
 
 def number_set(networks: Networks, spec: NumberSetSpec, chunk_rows: int = 256) -> NumberSet:
-    cvae, classifier = networks
+    cvae, legibility = networks
 
-    def judged(labels: torch.Tensor, z: torch.Tensor) -> Judged:
-        return judge(cvae, classifier, z, labels)
+    def decode(labels: torch.Tensor, z: torch.Tensor) -> np.ndarray:
+        return to_uint8(cvae.images(z, labels))
 
-    return NumberSet(cvae, spec, judged, chunk_rows=chunk_rows)
+    return NumberSet(cvae, spec, decode, partial(foreseen, legibility), chunk_rows=chunk_rows)
 
 
 @torch.inference_mode()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
 
-from model.legible import Judged
+from model.legibility import LegibilityNet, foreseen
 from model.numbers import (
     GAP,
     MARGIN,
@@ -15,10 +17,8 @@ from model.numbers import (
     TRIES,
     Z_STEP,
     Hand,
-    Writing,
     number_labels,
     write,
-    write_together,
     writes_numbers,
 )
 
@@ -109,53 +109,67 @@ def test_a_tile_without_ink_still_gets_a_box() -> None:
     assert boxes[1][2] - boxes[1][0] == 1 and boxes[1][0] > boxes[0][2]
 
 
-def fake_judge(sureness: dict[tuple[int, int], float], calls: list[int]):
-    """A judge whose tiles are filled with each row's try index (read from z) and whose confidence for
-    (digit, try) is sureness.get(..., 0.0); the digit is the label."""
+def fake_foresee(likely: dict[tuple[int, int], float], calls: list[int]):
+    """A foresee that reads each row's try index from z[:, 0] and foresees (digit, try) as likely.get(...,
+    0.0); the digit is the label."""
 
-    def judge(labels: torch.Tensor, z: torch.Tensor) -> Judged:
+    def foresee(labels: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         calls.append(len(labels))
         tries = z[:, 0].round().long().tolist()
-        tiles = np.stack([np.full((TILE, TILE), 10 * t + 1, np.uint8) for t in tries])
-        confidence = torch.tensor(
-            [sureness.get((d, t), 0.0) for d, t in zip(labels.tolist(), tries, strict=True)]
-        )
-        return Judged(tiles, torch.zeros(len(labels), 10), confidence)
+        return torch.tensor([likely.get((d, t), 0.0) for d, t in zip(labels.tolist(), tries, strict=True)])
 
-    return judge
+    return foresee
 
 
-def test_a_digit_not_read_as_itself_is_written_again_and_the_surest_try_kept() -> None:
-    hand = Hand.drawn(0, 3, 2)
-    # Each try's step is its index in its first coordinate, so the fake judge can tell the tries apart.
+def tries_apart(hand: Hand) -> Hand:
+    """The hand with each try's step its index in z's first coordinate, so tries can be told apart."""
     steps = np.zeros_like(hand.steps)
     steps[:, :, 0] = np.arange(TRIES) / Z_STEP
-    hand = Hand(steps, hand.scales, hand.slants, hand.shifts, hand.gaps)
+    return Hand(steps, hand.scales, hand.slants, hand.shifts, hand.gaps)
+
+
+def test_each_digit_takes_its_first_step_foreseen_legible_else_the_likeliest() -> None:
+    hand = tries_apart(Hand.drawn(0, 3, 2))
     labels = torch.tensor([0, 1, 2])
-    # The 0 is read surely at once, the 1 at its second try, the 2 never (0.9 is LEGIBLE).
-    sureness = {(0, 0): 0.95, (1, 0): 0.3, (1, 1): 0.92, (2, 0): 0.5, (2, 1): 0.7, (2, 2): 0.2, (2, 3): 0.6}
+    # The 0 is foreseen legible at once, the 1 at its second step, the 2 never (0.5 is FORESEEN).
+    likely = {(0, 0): 0.95, (1, 0): 0.3, (1, 1): 0.92, (1, 2): 0.99, (2, 0): 0.1, (2, 1): 0.4, (2, 2): 0.2}
     calls: list[int] = []
-    writing = Writing(hand, torch.zeros(2), labels)
-    while (rows := writing.rows()) is not None:
-        writing.keep(fake_judge(sureness, calls)(*rows))
-    assert calls == [3, 2, 1, 1]  # all three; the 1 and the 2 again; the 2 twice more
-    assert writing.decoded == 1 + 2 + TRIES
-    tiles = writing._tiles
-    assert [int(tile[0, 0]) for tile in tiles] == [1, 11, 11]  # first try; second try; the surest, the second
+    z = hand.chosen(torch.zeros(2), labels, fake_foresee(likely, calls))
+    assert calls == [3 * TRIES]  # every step of every digit, foreseen at once
+    assert z[:, 0].round().long().tolist() == [0, 1, 1]
+    assert torch.equal(hand.chosen(torch.zeros(2), labels, None)[:, 0], torch.zeros(3))
 
 
-def test_write_judges_every_numbers_rows_together_as_one_by_one() -> None:
-    rng = np.random.default_rng(0)
-    sureness = {(d, t): float(rng.uniform(0.5, 1.0)) for d in range(10) for t in range(TRIES)}
-    hands = [Hand.drawn(seed, 4, 2) for seed in range(3)]
-    texts = ["2026", "1234", "9999"]
-    alone = [
-        write(h, torch.zeros(2), number_labels(t), fake_judge(sureness, []))
-        for h, t in zip(hands, texts, strict=True)
-    ]
-    together = [Writing(h, torch.zeros(2), number_labels(t)) for h, t in zip(hands, texts, strict=True)]
-    calls: list[int] = []
-    write_together(together, fake_judge(sureness, calls))
-    assert len(calls) <= TRIES and calls[0] == 12
-    for one, writing in zip(alone, together, strict=True):
-        assert (one.image == writing.written().image).all() and one.boxes == writing.written().boxes
+def test_a_digits_step_and_foresight_depend_on_its_own_steps_alone() -> None:
+    torch.manual_seed(0)
+    net = LegibilityNet(12, 10).eval()
+    style = torch.linspace(-1, 1, 12)
+    longer, prefix = Hand.drawn(9, 7, 12), Hand.drawn(9, 3, 12)
+    labels = number_labels("2026199")
+    foresee = partial(foreseen, net)
+    chosen_long = longer.chosen(style, labels, foresee)
+    assert torch.equal(prefix.chosen(style, labels[:3], foresee), chosen_long[:3])
+    # Some digits leave their first step: the choice is not the first step in disguise.
+    assert not torch.equal(chosen_long, longer.latents(style))
+    digits, tries = np.repeat(np.arange(7), TRIES), np.tile(np.arange(TRIES), 7)
+    rows = longer.latents(style, digits, tries)
+    together = foreseen(net, labels[digits], rows)
+    for digit in range(7):
+        block = slice(digit * TRIES, (digit + 1) * TRIES)
+        assert torch.equal(foreseen(net, labels[digits][block], rows[block]), together[block])
+
+
+def test_write_decodes_every_digit_once_at_its_chosen_step() -> None:
+    hand = tries_apart(Hand.drawn(4, 4, 2))
+    likely = {(d, t): 0.9 if t == d % TRIES else 0.1 for d in range(10) for t in range(TRIES)}
+    decoded: list[list[int]] = []
+
+    def decode(labels: torch.Tensor, z: torch.Tensor) -> np.ndarray:
+        tries = z[:, 0].round().long().tolist()
+        decoded.append(tries)
+        return np.stack([np.full((TILE, TILE), 10 * t + 40, np.uint8) for t in tries])
+
+    written = write(hand, torch.zeros(2), number_labels("2026"), decode, fake_foresee(likely, []))
+    assert decoded == [[2, 0, 2, 2]]
+    for (x0, y0, x1, y1), step in zip(written.boxes, [2, 0, 2, 2], strict=True):
+        assert written.image[y0:y1, x0:x1].max() == 10 * step + 40

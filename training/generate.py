@@ -42,6 +42,7 @@ from model.dataset_files import (
 from model.device import resolve_device, use_deterministic_kernels
 from model.images import to_uint8
 from model.inference import DEFAULT_BLOCK_ROWS, cvae_inference_form, inference_form
+from model.legibility import stored_foresight
 from model.legible import Judged, judge
 from model.number_sets import NumberSet, NumberSetSpec
 from model.numbers import TILE, writes_numbers
@@ -214,9 +215,9 @@ def open_number_set(
     block_rows: int = DEFAULT_BLOCK_ROWS,
     classifier_path: str | Path | None = None,
 ) -> tuple[NumberSet, dict[str, Any]]:
-    """The numbers `spec` asks of `checkpoint`, on the networks run as the service runs them (its classifier
-    judges each digit, model/numbers.py), and what the datasheet says of the model, the classifier and the
-    runtime. A model whose classes are not the digits is a ValueError."""
+    """The numbers `spec` asks of `checkpoint`, on the networks run as the service runs them (its legibility
+    network chooses each digit's step, model/numbers.py), and what the datasheet says of the model, the
+    classifier and the runtime. A model whose classes are not the digits is a ValueError."""
     cvae, network, device = _open_cvae(checkpoint, device_name, block_rows)
     names = class_names(cvae.config)
     if not writes_numbers(names):
@@ -225,8 +226,9 @@ def open_number_set(
         )
     classifier = load_checkpoint(classifier_path or paired_classifier(checkpoint), "classifier", device)
     check_classifier_fits(cvae, classifier)
-    judge_digits = partial(_judge, network, inference_form(classifier.model, block_rows), device)
-    number_set = NumberSet(network, spec, judge_digits)
+    number_set = NumberSet(
+        network, spec, partial(_decode, network, device), stored_foresight(cvae, classifier)
+    )
     return number_set, provenance(cvae, classifier, device, block_rows)
 
 

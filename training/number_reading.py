@@ -40,6 +40,7 @@ from model.bounds import fixed_noise
 from model.checkpoint import load_checkpoint
 from model.images import png_bytes
 from model.inference import inference_form
+from model.legibility import stored_foresight
 from model.numbers import INK, TILE
 from model.ood import SCORED, gather_evidence, stored_calibration
 from model.preprocess import UploadError
@@ -280,12 +281,15 @@ def load_classifier(path: str | Path) -> torch.nn.Module:
     return inference_form(load_checkpoint(path, "classifier", torch.device("cpu")).model)
 
 
-def service_writer(checkpoint: str | Path, classifier: torch.nn.Module) -> Writer:
-    """The CVAE on the CPU, its decoder in the service's form, writing numbers as /v1/number does: a digit
-    the classifier does not read as itself is written again (training/number_report.write_number)."""
-    cvae = load_checkpoint(checkpoint, "cvae", torch.device("cpu")).model
+def service_writer(checkpoint: str | Path, classifier_path: str | Path) -> Writer:
+    """The CVAE on the CPU, its decoder in the service's form, writing numbers as /v1/number does: each
+    digit at the step its legibility network chooses (training/number_report.write_number)."""
+    cpu = torch.device("cpu")
+    loaded = load_checkpoint(checkpoint, "cvae", cpu)
+    foresee = stored_foresight(loaded, load_checkpoint(classifier_path, "classifier", cpu))
+    cvae = loaded.model
     cvae.decoder = inference_form(cvae.decoder)
-    return lambda text, seed: write_number(cvae, classifier, text, seed).image
+    return lambda text, seed: write_number(cvae, foresee, text, seed).image
 
 
 def load_ood_score(checkpoint: str | Path, classifier_path: str | Path) -> OodScore | None:

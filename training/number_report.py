@@ -26,8 +26,9 @@ from model.checkpoint import load_checkpoint
 from model.cvae import CVAE
 from model.images import make_grid, png_bytes, to_uint8
 from model.inference import inference_form
-from model.legible import LatentStream, judge
-from model.numbers import TILE, Hand, Written, number_labels, write
+from model.legibility import stored_foresight
+from model.legible import LatentStream
+from model.numbers import TILE, Foresee, Hand, Written, number_labels, write
 
 OUT = Path("benchmarks/results/numbers.json")
 FIGURE = Path("docs/numbers.png")
@@ -39,13 +40,15 @@ FIGURE_NUMBERS = (("2026", 0), ("2026", 1), ("31415926", 2), ("90210", 3), ("123
 
 @torch.inference_mode()
 def write_number(
-    cvae: CVAE, classifier: torch.nn.Module, text: str, seed: int, temperature: float = 1.0
+    cvae: CVAE, foresee: Foresee | None, text: str, seed: int, temperature: float = 1.0
 ) -> Written:
     """The number as /v1/number writes it (app/routes/numbers.py) at CVAE_PRECISION fp32, the default, for
     networks in the service's blockwise form: the same bytes."""
     style = LatentStream(cvae, seed, 1, temperature).take(1)[0]
     hand = Hand.drawn(seed, len(text), cvae.cfg.latent_dim)
-    return write(hand, style, number_labels(text), lambda labels, z: judge(cvae, classifier, z, labels))
+    return write(
+        hand, style, number_labels(text), lambda labels, z: to_uint8(cvae.images(z, labels)), foresee
+    )
 
 
 def framed(image: np.ndarray, box: list[int]) -> np.ndarray:
@@ -77,22 +80,36 @@ def one_hand_ratio(mu: Tensor, numbers: Tensor) -> tuple[float, float]:
     return distances[same & off_diagonal].mean().item(), distances[~same].mean().item()
 
 
-@torch.inference_mode()
-def number_report(
-    cvae: CVAE, classifier: torch.nn.Module, count: int, seed: int = 0, temperature: float = 1.0
-) -> dict[str, object]:
-    """Legibility of every cut digit and the one-hand ratio, over `count` numbers."""
+def cut_digits(
+    cvae: CVAE, foresee: Foresee | None, count: int, seed: int, temperature: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Every digit of `count` numbers cut from its box and framed (N, 1, 28, 28), its label and its number."""
     frames, labels, numbers = [], [], []
     for i in tqdm(range(count), desc="numbers", unit="number"):
         text = number_text(seed, i)
-        written = write_number(cvae, classifier, text, i, temperature)
+        written = write_number(cvae, foresee, text, i, temperature)
         frames += [framed(written.image, box) for box in written.boxes]
         labels += [int(digit) for digit in text]
         numbers += [i] * len(text)
     x = torch.from_numpy(np.stack(frames)).float().div(255)[:, None]
-    y, owner = torch.tensor(labels), torch.tensor(numbers)
-    read = classifier(x).argmax(dim=1)
-    right = read == y
+    return x, torch.tensor(labels), torch.tensor(numbers)
+
+
+@torch.inference_mode()
+def number_report(
+    cvae: CVAE,
+    classifier: torch.nn.Module,
+    foresee: Foresee | None,
+    count: int,
+    seed: int = 0,
+    temperature: float = 1.0,
+) -> dict[str, object]:
+    """Legibility of every cut digit and the one-hand ratio, over `count` numbers; beside it, the same numbers
+    written from each digit's first step (no legibility network)."""
+    x, y, owner = cut_digits(cvae, foresee, count, seed, temperature)
+    right = classifier(x).argmax(dim=1) == y
+    first_steps, _, _ = cut_digits(cvae, None, count, seed, temperature)
+    first_right = classifier(first_steps).argmax(dim=1) == y
     mu, _ = cvae.encode(x, y)
     apart = LatentStream(cvae, seed, len(y), temperature).take(len(y))
     apart_tiles = torch.from_numpy(to_uint8(cvae.images(apart, y))).float().div(255)[:, None]
@@ -104,10 +121,12 @@ def number_report(
         "lengths": list(LENGTHS),
         "temperature": temperature,
         "seeds": "number i: seed i (its style and variation), its text from numpy's generator of (seed, i)",
+        "legibility_network": foresee is not None,
         "read_right": round(right.float().mean().item(), 4),
         "read_right_by_digit": {
             str(digit): round(right[y == digit].float().mean().item(), 4) for digit in range(10)
         },
+        "read_right_each_digit_at_its_first_step": round(first_right.float().mean().item(), 4),
         "read_right_each_digit_its_own_latent": round(apart_right.float().mean().item(), 4),
         "encoding_distance_within_number": round(within, 4),
         "encoding_distance_across_numbers": round(across, 4),
@@ -115,9 +134,9 @@ def number_report(
     }
 
 
-def number_figure(cvae: CVAE, classifier: torch.nn.Module, path: Path = FIGURE) -> None:
+def number_figure(cvae: CVAE, foresee: Foresee | None, path: Path = FIGURE) -> None:
     """A few numbers, each in its seed's hand, at twice the size, one under another."""
-    images = [write_number(cvae, classifier, text, seed).image for text, seed in FIGURE_NUMBERS]
+    images = [write_number(cvae, foresee, text, seed).image for text, seed in FIGURE_NUMBERS]
     width = max(image.shape[1] for image in images)
     rows = np.stack([np.pad(image, ((0, 0), (0, width - image.shape[1]))) for image in images])
     path.write_bytes(png_bytes(make_grid(rows, nrow=1), scale=2))
@@ -126,12 +145,14 @@ def number_figure(cvae: CVAE, classifier: torch.nn.Module, path: Path = FIGURE) 
 def served_number_report(checkpoint: Path, classifier_path: Path, count: int) -> dict[str, object]:
     """number_report of the checkpoint's networks in the form the service runs them, and the figure."""
     cpu = torch.device("cpu")
-    cvae = load_checkpoint(checkpoint, "cvae", cpu).model
-    classifier = inference_form(load_checkpoint(classifier_path, "classifier", cpu).model)
+    loaded = load_checkpoint(checkpoint, "cvae", cpu)
+    judge = load_checkpoint(classifier_path, "classifier", cpu)
+    foresee = stored_foresight(loaded, judge)
+    cvae, classifier = loaded.model, inference_form(judge.model)
     cvae.decoder = inference_form(cvae.decoder)
     start = time.perf_counter()
-    report = number_report(cvae, classifier, count)
-    number_figure(cvae, classifier)
+    report = number_report(cvae, classifier, foresee, count)
+    number_figure(cvae, foresee)
     return {
         "checkpoint": str(checkpoint),
         "classifier": str(classifier_path),

@@ -274,8 +274,9 @@ def _numbers(request: Request, spec: NumberSetSpec, format: Format, model: str |
         )
         raise request_error(("query", "numbers"), message, spec.count)
     count = metrics_of(request).images_generated.labels(chosen.name, "dataset").inc
+    decode = partial(_decode, chosen, count)
     number_set = NumberSet(
-        chosen.service.cvae, spec, partial(_judge, chosen, count), chunk_rows=settings.batch_max_rows
+        chosen.service.cvae, spec, decode, chosen.foresee, chunk_rows=settings.batch_max_rows
     )
     arguments = {"numbers": spec.count, "min_length": spec.min_length, "max_length": spec.max_length}
     arguments |= {"format": format, "model": chosen.name, "seed": spec.seed, "temperature": spec.temperature}

@@ -1,8 +1,8 @@
 """Numbers written in one hand: /v1/number and /v1/number.png (model/numbers.py).
 
-The digits are decoded and read by the classifier in one job of the judge's micro-batch, with concurrent
-requests (a digit it does not read as itself is tried again, model/numbers.py), and the number is set and
-encoded from their tiles off the event loop.
+Each digit's step is chosen by the model's legibility network (model/numbers.py), then the digits are
+decoded in one job of the decoder's micro-batch, with concurrent requests, and the number is set and encoded
+from their tiles in the same job, off the event loop.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import base64
 from dataclasses import dataclass
 from typing import Annotated
 
+import numpy as np
 import torch
-from anyio import to_thread
 from fastapi import Query, Request, Response
 from torch import Tensor
 
@@ -37,7 +37,7 @@ from app.schemas import (
     request_error,
 )
 from model.images import png_bytes
-from model.numbers import MAX_DIGITS, MIN_HEIGHT, Hand, Writing, number_labels, writes_numbers
+from model.numbers import MAX_DIGITS, MIN_HEIGHT, Hand, number_labels, writes_numbers
 
 router = v1_router(
     "numbers",
@@ -72,8 +72,8 @@ def number_writer(models: ServedModels, name: str | None, where: str, does: str 
 
 
 async def _written(ask: NumberAsk, where: str, metrics: Metrics) -> tuple[Tensor, bytes, list[list[int]]]:
-    """The style used, and the number's PNG and boxes: its digits decoded and judged (model/numbers.py's
-    Writing) in batches with concurrent requests, then set and encoded off the event loop."""
+    """The style used, and the number's PNG and boxes: its digits at their chosen steps (model/numbers.py),
+    decoded in a batch with concurrent requests, then set and encoded by the decoder's job."""
     model = ask.model
     if ask.style is None:
         z = model.seeded_latents(ask.seed, 1, ask.temperature)[0]
@@ -83,16 +83,14 @@ async def _written(ask: NumberAsk, where: str, metrics: Metrics) -> tuple[Tensor
     else:
         z = torch.tensor(ask.style)
     hand = Hand.drawn(ask.seed, len(ask.text), model.latent_dim)
-    writing = Writing(hand, z, number_labels(ask.text))
-    while (rows := writing.rows()) is not None:
-        writing.keep(await model.judged(*rows))
-    metrics.images_generated.labels(model.name, "number").inc(writing.decoded)
+    labels = number_labels(ask.text)
 
-    def encode() -> tuple[bytes, list[list[int]]]:
-        written = writing.written(ask.height)
+    def encode(tiles: np.ndarray) -> tuple[bytes, list[list[int]]]:
+        written = hand.compose(tiles, ask.height)
         return png_bytes(written.image), written.boxes
 
-    image, boxes = await to_thread.run_sync(encode)
+    image, boxes = await model.decode(labels, hand.chosen(z, labels, model.foresee), encode)
+    metrics.images_generated.labels(model.name, "number").inc(len(labels))
     return z, image, boxes
 
 

@@ -66,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # First, so that the command fails at once while there is no reader.
     read = number_reading.load_reader(args.reader, classifier, ood_score)
     split = load_split("npm", args.data, None)
-    material = number_reading.Material.of(split, number_reading.service_writer(args.checkpoint, classifier()))
+    writer = number_reading.service_writer(args.checkpoint, args.classifier)
+    material = number_reading.Material.of(split, writer)
     counts = {number_reading.MIXED: args.per_kind, number_reading.FOUR_DIGITS: args.four_digit}
     about = {
         "reader": args.reader,
