@@ -100,6 +100,9 @@ MIN_ELEMENT = 9
 # square's side: both still fill any stroke narrower than the square in every direction (the diamond's
 # opposite sides are 1.06 sides of the square apart), so the first closing still takes no stroke for paper.
 DIAMOND = 0.75
+# The thin closing's strokes are only part of the first's wider ones (a felt-tip's, which the thin closing
+# takes in part for paper) when the wider pieces holding them reach this share of their pixels beyond them.
+WIDE_REST = 0.25
 # Stroke pixels are darker than STROKE_LEVEL of the darkest ink; pieces of strokes with KEEP_MASS of the main
 # piece's ink and within KEEP_DISTANCE times its size of it are the digit.
 STROKE_LEVEL = 0.5
@@ -611,7 +614,8 @@ def _strokes(small: np.ndarray, darkness: np.ndarray, lines: np.ndarray) -> tupl
         shared = np.count_nonzero(thin & wide)
         labels, _ = _components(wide)
         holding = np.isin(labels, np.unique(labels[thin & wide]))
-        part_of_wide = shared >= 0.5 * np.count_nonzero(thin) and shared < 0.5 * np.count_nonzero(holding)
+        rest = np.count_nonzero(holding & ~ndimage.binary_dilation(thin, iterations=2))
+        part_of_wide = shared >= 0.5 * np.count_nonzero(thin) and rest >= WIDE_REST * np.count_nonzero(holding)
         if not part_of_wide or _shade(holding, thin, darkness):
             return thin, _stroke_width(thin)
     return wide, _stroke_width(wide)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from app_support import encode_image
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 from scipy import ndimage
@@ -59,6 +59,10 @@ def _enclosed(x: torch.Tensor) -> int:
     filled=st.booleans(),
     shape=st.sampled_from([SEVEN, ONE]),
 )
+# Found by hypothesis: under falling light, the thin closing took a felt-tip 7's bar for paper and kept its
+# stem, a little over half of the wide strokes: the bar came out hollow, and its joint with the stem a hole.
+@example(height=218, width_share=0.234375, light="gradient", filled=False, shape=SEVEN)
+@example(height=225, width_share=0.225, light="gradient", filled=False, shape=SEVEN)
 def test_a_stroke_up_to_a_third_of_the_digit_wide_stays_solid(
     height: int, width_share: float, light: str, filled: bool, shape: list[tuple[int, int]]
 ) -> None:
