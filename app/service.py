@@ -27,6 +27,7 @@ from model.checkpoint import (
     CheckpointError,
     check_classifier_fits,
     class_names,
+    classifier_record,
     load_checkpoint,
     model_name,
 )
@@ -323,16 +324,8 @@ class ModelService:
 def load_calibration(cvae: Checkpoint, classifier: Checkpoint) -> Calibration | None:
     """The CVAE's OOD calibration (cvae-calibrate), if it has one made with this classifier; CheckpointError
     for one that this code cannot use (an older cvae-calibrate wrote it)."""
-    recorded = cvae.config.get("ood")
-    if not recorded:
-        return None
-    if recorded.get("classifier_sha256") != classifier.config["weights_sha256"]:
-        logger.warning(
-            "%s: its OOD calibration was made with another classifier than %s: is_digit is off until "
-            "cvae-calibrate runs again",
-            cvae.path,
-            classifier.path,
-        )
+    off = "is_digit is off until cvae-calibrate runs again"
+    if classifier_record(cvae, classifier, "ood", "OOD calibration", off) is None:
         return None
     try:
         return stored_calibration(cvae)

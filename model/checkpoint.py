@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -41,6 +42,8 @@ from torch import nn
 from model.classifier import DigitClassifier
 from model.config import ClassifierConfig, CVAEConfig
 from model.cvae import CVAE
+
+logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
@@ -316,3 +319,20 @@ def check_classifier_fits(cvae: Checkpoint, classifier: Checkpoint) -> None:
     classes = (cvae.model.cfg.num_classes, classifier.model.cfg.num_classes)
     if classes[0] != classes[1]:
         raise ValueError(f"{classifier.path}: reads {classes[1]} classes, but {cvae.path} has {classes[0]}")
+
+
+def classifier_record(
+    cvae: Checkpoint, classifier: Checkpoint, key: str, what: str, off: str
+) -> dict[str, Any] | None:
+    """The record `key` of a CVAE's config.json that a tool made from a classifier's verdicts (its sha256
+    under classifier_sha256), if that was this classifier; with another, a warning that the CVAE's `what` is
+    not used and `off` says what follows (None without the record too)."""
+    record = cvae.config.get(key)
+    if not record:
+        return None
+    if record.get("classifier_sha256") != classifier.config["weights_sha256"]:
+        logger.warning(
+            "%s: its %s was made with another classifier than %s: %s", cvae.path, what, classifier.path, off
+        )
+        return None
+    return record

@@ -13,17 +13,14 @@ the classifier whose verdicts it learned: with another classifier it is not used
 
 from __future__ import annotations
 
-import logging
 from functools import partial
 
 import torch
 from torch import Tensor, nn
 
-from model.checkpoint import Checkpoint, load_tensors
+from model.checkpoint import Checkpoint, classifier_record, load_tensors
 from model.inference import in_blocks
 from model.numbers import TRIES, Foresee
-
-logger = logging.getLogger(__name__)
 
 LEGIBILITY_FILE = "legibility.safetensors"
 # A digit is legible when the classifier reads it as itself with at least this probability.
@@ -60,16 +57,9 @@ def foreseen(net: LegibilityNet, labels: Tensor, z: Tensor) -> Tensor:
 def stored_foresight(cvae: Checkpoint, classifier: Checkpoint) -> Foresee | None:
     """foreseen() of the network cvae-legibility stored with a CVAE checkpoint, if it learned this
     classifier's verdicts (None: numbers are written from each digit's first step)."""
-    record = cvae.config.get("legibility")
-    if not record:
-        return None
-    if record.get("classifier_sha256") != classifier.config["weights_sha256"]:
-        logger.warning(
-            "%s: its legibility network learned another classifier than %s: numbers are written without it "
-            "until cvae-legibility runs again",
-            cvae.path,
-            classifier.path,
-        )
+    off = "numbers are written without it until cvae-legibility runs again"
+    record = classifier_record(cvae, classifier, "legibility", "legibility network", off)
+    if record is None:
         return None
     net = LegibilityNet(cvae.model.cfg.latent_dim, cvae.model.cfg.num_classes, record["hidden_dim"])
     net.load_state_dict(load_tensors(cvae.path, LEGIBILITY_FILE, cvae.config))
