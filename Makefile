@@ -59,7 +59,7 @@ evaluate: install
 	$(BIN)/cvae-legibility checkpoints/cvae-mnist
 
 # The legibility network /v1/number chooses each digit's step with (model/legibility.py): 120,000 latents
-# decoded and read by the classifier, then 20 epochs of a small MLP (about 3 min on two threads).
+# decoded and read by the classifier, then 20 epochs of a small MLP (105 s on two threads of the 2-core EPYC).
 legibility: install
 	$(BIN)/cvae-legibility checkpoints/cvae-mnist
 
