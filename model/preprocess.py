@@ -615,7 +615,8 @@ def _strokes(small: np.ndarray, darkness: np.ndarray, lines: np.ndarray) -> tupl
         labels, _ = _components(wide)
         holding = np.isin(labels, np.unique(labels[thin & wide]))
         rest = np.count_nonzero(holding & ~ndimage.binary_dilation(thin, iterations=2))
-        part_of_wide = shared >= 0.5 * np.count_nonzero(thin) and rest >= WIDE_REST * np.count_nonzero(holding)
+        beyond = rest >= WIDE_REST * np.count_nonzero(holding)
+        part_of_wide = shared >= 0.5 * np.count_nonzero(thin) and beyond
         if not part_of_wide or _shade(holding, thin, darkness):
             return thin, _stroke_width(thin)
     return wide, _stroke_width(wide)
