@@ -611,25 +611,25 @@ def _strokes(small: np.ndarray, darkness: np.ndarray, lines: np.ndarray) -> tupl
     if thin_darkness.max() > 0:
         thin_level = STROKE_LEVEL * _strongest(thin_darkness, lines)
         thin = _digit_core(thin_darkness > thin_level, thin_darkness, lines)
-        shared = np.count_nonzero(thin & wide)
+        both = thin & wide
         labels, _ = _components(wide)
-        holding = np.isin(labels, np.unique(labels[thin & wide]))
-        rest = np.count_nonzero(holding & ~ndimage.binary_dilation(thin, iterations=2))
-        beyond = rest >= WIDE_REST * np.count_nonzero(holding)
-        part_of_wide = shared >= 0.5 * np.count_nonzero(thin) and beyond
-        if not part_of_wide or _shade(holding, thin, darkness):
+        holding = np.isin(labels, np.unique(labels[both]))
+        # What of the wide pieces lies away from the thin strokes: the rest of a felt-tip's, or shade.
+        rest = holding & ~ndimage.binary_dilation(thin, iterations=2)
+        within = np.count_nonzero(both) >= 0.5 * np.count_nonzero(thin)
+        part_of_wide = within and np.count_nonzero(rest) >= WIDE_REST * np.count_nonzero(holding)
+        if not part_of_wide or _shade(holding, thin, rest, darkness):
             return thin, _stroke_width(thin)
     return wide, _stroke_width(wide)
 
 
-def _shade(wide: np.ndarray, thin: np.ndarray, darkness: np.ndarray) -> bool:
+def _shade(wide: np.ndarray, thin: np.ndarray, outside: np.ndarray, darkness: np.ndarray) -> bool:
     """Whether the wide pieces holding the thin strokes are a shade around them (a shadow's disk or band
-    that the strokes lie in): away from the thin strokes they are SHADE of the strokes' darkness or paler,
-    or FAINT_SHADE where most of them lie beyond the strokes' box (a band of shadow across the page, as dark
-    as a faint pen). A felt-tip's wide stroke is as dark as its thin parts; an enlarged low-resolution
-    scan's grey blocks are darker than SHADE of its black ones, and lie mostly in their box (not always:
-    docs/trust.md)."""
-    outside = wide & ~ndimage.binary_dilation(thin, iterations=2)
+    that the strokes lie in): `outside`, their pixels away from the thin strokes, are SHADE of the strokes'
+    darkness or paler, or FAINT_SHADE where most of them lie beyond the strokes' box (a band of shadow across
+    the page, as dark as a faint pen). A felt-tip's wide stroke is as dark as its thin parts; an enlarged
+    low-resolution scan's grey blocks are darker than SHADE of its black ones, and lie mostly in their box
+    (not always: docs/trust.md)."""
     if not outside.any():
         return False
     rows, cols = ndimage.find_objects(thin.astype(np.int8))[0]
